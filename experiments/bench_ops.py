@@ -1,0 +1,153 @@
+"""Benchmark: forward+backward time of every handgrad op against torch autograd.
+
+For each op, handgrad's op and torch's own op run on the same inputs, float32, in
+paired repeats whose order alternates; the table shows the median time of each,
+the median of the per-pair ratios (handgrad / torch), and the bytes each saves for
+backward. A second table gives the fixed cost per call at batch 1.
+
+To run:  .venv/bin/python experiments/bench_ops.py [--repeats 30] [--out experiments/results/bench_ops.md]
+"""
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as TF
+
+import handgrad.functional as HF
+
+
+def cases(batch, classes, features):
+    """(name, handgrad op, torch op, input maker); each input maker returns (args, grad tensors)."""
+
+    def randn(*shape, grad=True):
+        return torch.randn(*shape).requires_grad_(grad)
+
+    def linear():
+        n, (fin, fout) = (batch, features)
+        return (randn(n, fin), randn(fout, fin), randn(fout))
+
+    def act():
+        return (randn(*classes),)
+
+    def logits_and_index():
+        n, c = classes
+        return (randn(n, c), torch.randint(c, (n,)))
+
+    def logits_and_probs():
+        n, c = classes
+        return (randn(n, c), torch.softmax(torch.randn(n, c), 1))
+
+    def pair():
+        return (randn(*classes), torch.rand(*classes))
+
+    def probs_and_target():
+        return (torch.rand(*classes).clamp(1e-3, 1 - 1e-3).requires_grad_(), torch.rand(*classes))
+
+    return [
+        ("linear", HF.linear, TF.linear, linear),
+        ("sigmoid", HF.sigmoid, torch.sigmoid, act),
+        ("tanh", HF.tanh, torch.tanh, act),
+        ("relu", HF.relu, TF.relu, act),
+        ("leaky_relu", HF.leaky_relu, TF.leaky_relu, act),
+        ("softmax", lambda x: HF.softmax(x, 1), lambda x: TF.softmax(x, 1), act),
+        ("log_softmax", lambda x: HF.log_softmax(x, 1), lambda x: TF.log_softmax(x, 1), act),
+        ("mse_loss", HF.mse_loss, TF.mse_loss, pair),
+        ("cross_entropy (indices)", HF.cross_entropy, TF.cross_entropy, logits_and_index),
+        ("cross_entropy (probs)", HF.cross_entropy, TF.cross_entropy, logits_and_probs),
+        ("nll_loss", HF.nll_loss, TF.nll_loss, logits_and_index),
+        ("binary_cross_entropy", HF.binary_cross_entropy, TF.binary_cross_entropy, probs_and_target),
+        ("bce_with_logits", HF.binary_cross_entropy_with_logits, TF.binary_cross_entropy_with_logits, pair),
+    ]
+
+
+def step(fn, args, grad_output):
+    for a in args:
+        a.grad = None
+    out = fn(*args)
+    out.backward(grad_output)
+
+
+def saved_bytes(fn, args):
+    """Bytes of the tensors the op saves for backward (each storage counted once)."""
+    storages = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn(*args)
+    return sum(storages.values())
+
+
+def time_pair(hg, th, args, grad_output, repeats):
+    for _ in range(3):  # warm-up: allocator, thread pool
+        step(hg, args, grad_output)
+        step(th, args, grad_output)
+    hg_times, th_times = [], []
+    for i in range(repeats):
+        order = [(hg, hg_times), (th, th_times)] if i % 2 == 0 else [(th, th_times), (hg, hg_times)]
+        for fn, times in order:
+            start = time.perf_counter()
+            step(fn, args, grad_output)
+            times.append(time.perf_counter() - start)
+    ratios = [h / t for h, t in zip(hg_times, th_times)]
+    return statistics.median(hg_times), statistics.median(th_times), statistics.median(ratios)
+
+
+def run(batch, classes, features, repeats):
+    rows = []
+    for name, hg, th, make in cases(batch, classes, features):
+        torch.manual_seed(0)
+        args = make()
+        with torch.no_grad():
+            grad_output = torch.ones_like(th(*args))
+        hg_s, th_s, ratio = time_pair(hg, th, args, grad_output, repeats)
+        rows.append((name, hg_s, th_s, ratio, saved_bytes(hg, args), saved_bytes(th, args)))
+    return rows
+
+
+def table(title, rows, unit, scale):
+    lines = [
+        f"### {title}", "",
+        f"| op | handgrad ({unit}) | torch ({unit}) | ratio | saved for backward, handgrad / torch (MB) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, hg_s, th_s, ratio, hg_b, th_b in rows:
+        lines.append(
+            f"| {name} | {hg_s * scale:.3f} | {th_s * scale:.3f} | {ratio:.2f} | {hg_b / 2**20:.2f} / {th_b / 2**20:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for the benchmark")
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_ops.md"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    # linear: batch 256, 784 -> 512; activations 4096x1024; costs batch 4096 x 1000 classes
+    big = run(256, (4096, 1024), (784, 512), args.repeats)
+    big = [r if not r[0].endswith(("loss", ")", "logits")) else r for r in big]
+    costs = run(256, (4096, 1000), (784, 512), args.repeats)
+    cost_names = {"mse_loss", "cross_entropy (indices)", "cross_entropy (probs)", "nll_loss",
+                  "binary_cross_entropy", "bce_with_logits"}
+    rows = [r for r in big if r[0] not in cost_names] + [r for r in costs if r[0] in cost_names]
+    small = run(1, (1, 10), (64, 30), args.repeats * 10)
+    text = "\n\n".join([
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, median of {args.repeats} paired repeats",
+        table("Forward + backward at working sizes", rows, "ms", 1e3),
+        table("Fixed cost per call at batch 1", small, "us", 1e6),
+    ])
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    worst = max(r[3] for r in rows)
+    print(f"\nworst ratio at working sizes: {worst:.2f}")
+
+
+if __name__ == "__main__":
+    main()
