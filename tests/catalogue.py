@@ -184,4 +184,15 @@ def _cases():
     return cases
 
 
-CASES = _cases()
+def _extension_cases():
+    """Cases of op families kept in their own catalogue modules (tests/catalogue_*.py)."""
+    import importlib
+    import pathlib
+
+    cases = []
+    for path in sorted(pathlib.Path(__file__).parent.glob("catalogue_*.py")):
+        cases += importlib.import_module(path.stem).CASES
+    return cases
+
+
+CASES = _cases() + _extension_cases()
