@@ -14,6 +14,7 @@ from handgrad.functional.activation import (
     softmax,
     tanh,
 )
+from handgrad.functional.dense import DenseStackFunction, dense_stack
 from handgrad.functional.linear import LinearFunction, linear
 from handgrad.functional.loss import (
     BinaryCrossEntropyFunction,
@@ -30,7 +31,7 @@ from handgrad.functional.loss import (
 )
 
 __all__ = [
-    "linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax",
+    "linear", "dense_stack", "DenseStackFunction", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax",
     "mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits",
     "LinearFunction", "SigmoidFunction", "TanhFunction", "ReLUFunction", "LeakyReLUFunction",
     "SoftmaxFunction", "LogSoftmaxFunction", "MSELossFunction", "CrossEntropyFunction",

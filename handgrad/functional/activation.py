@@ -13,6 +13,29 @@ from torch.autograd import Function
 from handgrad.functional._checks import check_dim, check_floating, check_number, owned
 
 
+def sigmoid_derivative(output):
+    """sigma'(x) from y = sigma(x): y - y*y = y (1 - y), as a fresh tensor."""
+    return torch.addcmul(output, output, output, value=-1)
+
+
+def tanh_derivative(output):
+    """tanh'(x) from y = tanh(x): 1 - y*y, as a fresh tensor."""
+    one = torch.ones((), dtype=output.dtype, device=output.device)
+    return torch.addcmul(one, output, output, value=-1)
+
+
+def relu_derivative(output):
+    """relu'(x) from y = relu(x): y >= 0, so sign(y) is exactly the 0/1 mask y > 0
+    (and a float multiply is faster than a bool one)."""
+    return torch.sign(output)
+
+
+def leaky_relu_derivative(input, negative_slope):
+    """leaky_relu'(x) for 0 <= a <= 1, from x or from y (they share their sign when a > 0):
+    sign is -1, 0 or 1, and clamped from below at a it is exactly 1 where x > 0, else a."""
+    return torch.sign(input).clamp_(min=negative_slope)
+
+
 class SigmoidFunction(Function):
     r"""Logistic sigmoid :math:`y = 1 / (1 + e^{-x})`; derivative :math:`y (1 - y)`."""
 
@@ -29,7 +52,7 @@ class SigmoidFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        return torch.addcmul(output, output, output, value=-1).mul_(grad_output)  # y - y*y = y (1 - y)
+        return sigmoid_derivative(output).mul_(grad_output)
 
 
 class TanhFunction(Function):
@@ -48,8 +71,7 @@ class TanhFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        one = torch.ones((), dtype=output.dtype, device=output.device)
-        return torch.addcmul(one, output, output, value=-1).mul_(grad_output)  # 1 - y*y
+        return tanh_derivative(output).mul_(grad_output)
 
 
 class ReLUFunction(Function):
@@ -68,8 +90,7 @@ class ReLUFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        # y >= 0, so sign(y) is exactly the 0/1 mask y > 0; a float multiply is faster than a bool one
-        return torch.sign(output).mul_(grad_output)
+        return relu_derivative(output).mul_(grad_output)
 
 
 class LeakyReLUFunction(Function):
@@ -92,8 +113,7 @@ class LeakyReLUFunction(Function):
         (input,) = ctx.saved_tensors
         slope = ctx.negative_slope
         if 0 <= slope <= 1:
-            # sign(x) is -1, 0 or 1; clamped from below at a it is exactly 1 where x > 0, else a
-            derivative = torch.sign(input).clamp_(min=slope)
+            derivative = leaky_relu_derivative(input, slope)
         else:
             # sign(x) clamped at 0 is the mask x > 0; mask * (1 - a) + a is 1 where x > 0, else a
             derivative = torch.sign(input).clamp_(min=0).mul_(1 - slope).add_(slope)

@@ -62,9 +62,14 @@ class MSELossFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         input, target = ctx.saved_tensors
-        grad_input = torch.sub(input, target).mul_(2 * _scale(grad_output, ctx.reduction, input.numel()))
+        grad_input = mse_grad(input, target, ctx.reduction, grad_output)
         grad_target = torch.neg(grad_input) if ctx.needs_input_grad[1] else None
         return grad_input if ctx.needs_input_grad[0] else None, grad_target, None
+
+
+def mse_grad(input, target, reduction, grad_output):
+    """dL/dx of the mean squared error: 2 (x - t), times the reduction's factor."""
+    return torch.sub(input, target).mul_(2 * _scale(grad_output, reduction, input.numel()))
 
 
 class NLLLossFunction(Function):
@@ -135,20 +140,27 @@ class CrossEntropyFunction(Function):
             return None, None, None, None, None, None
         grad_input = _log_softmax_grad(log_prob, grad_log_prob)
         if grad_output is not None:
-            num_classes, smoothing = log_prob.shape[1], ctx.label_smoothing
-            safe_target, keep, target_weight = _target_weights(target, weight, ctx.ignore_index, log_prob.dtype)
-            scale = _scale(grad_output, ctx.reduction, target_weight.sum())  # () or (N,)
-            # q_n summed over classes: (1-eps) w_y + eps/C * sum(w)
-            total_weight = num_classes if weight is None else weight.sum()
-            row_sum = (1 - smoothing) * target_weight + smoothing / num_classes * total_weight * keep
-            grad_loss = owned(torch.exp(log_prob)).mul_((scale * row_sum)[:, None])  # p * (N, 1)
-            if smoothing > 0:
-                class_weight = 1.0 if weight is None else weight
-                grad_loss.sub_((scale * keep * smoothing / num_classes)[:, None] * class_weight)
-            picked_grad = (-(1 - smoothing) * scale * target_weight)[:, None]  # (N, 1)
-            grad_loss.scatter_add_(1, safe_target[:, None], picked_grad)
+            grad_loss = cross_entropy_grad(
+                log_prob, target, weight, ctx.ignore_index, ctx.reduction, ctx.label_smoothing, grad_output
+            )
             grad_input = grad_loss if grad_input is None else grad_input + grad_loss
         return grad_input, None, None, None, None, None
+
+
+def cross_entropy_grad(log_prob, target, weight, ignore_index, reduction, label_smoothing, grad_output):
+    """dL/dx of the class-index cross-entropy, from log p: (sum_c q_c) p - q, times the upstream gradient."""
+    num_classes, smoothing = log_prob.shape[1], label_smoothing
+    safe_target, keep, target_weight = _target_weights(target, weight, ignore_index, log_prob.dtype)
+    scale = _scale(grad_output, reduction, target_weight.sum())  # () or (N,)
+    # q_n summed over classes: (1-eps) w_y + eps/C * sum(w)
+    total_weight = num_classes if weight is None else weight.sum()
+    row_sum = (1 - smoothing) * target_weight + smoothing / num_classes * total_weight * keep
+    grad_input = owned(torch.exp(log_prob)).mul_((scale * row_sum)[:, None])  # p * (N, 1)
+    if smoothing > 0:
+        class_weight = 1.0 if weight is None else weight
+        grad_input.sub_((scale * keep * smoothing / num_classes)[:, None] * class_weight)
+    picked_grad = (-(1 - smoothing) * scale * target_weight)[:, None]  # (N, 1)
+    return grad_input.scatter_add_(1, safe_target[:, None], picked_grad)
 
 
 def _log_softmax_grad(log_prob, grad_log_prob):

@@ -1,0 +1,60 @@
+"""One training update of a dense classifier with every derivative written out.
+
+No autograd engine runs here: the forward keeps what the backward needs, the cost's
+gradient w.r.t. the logits comes from handgrad's hand-written formulas, and
+``dense_stack_backward`` carries it back through the layers (the same functions
+the autograd.Functions use, so both paths give the same gradients). This is the
+fast path for small networks, where the engine's per-op cost would dominate.
+"""
+import torch
+import torch.nn.functional as TF
+
+import handgrad.functional as HF
+from handgrad.functional.activation import sigmoid_derivative
+from handgrad.functional.dense import dense_stack_backward, dense_stack_forward
+from handgrad.functional.loss import CrossEntropyFunction, MSELossFunction, cross_entropy_grad, mse_grad
+
+COSTS = ("cross_entropy", "nll", "mse")
+
+
+def cost(logits, targets, name, backend="handgrad"):
+    """The classifier's cost on its logits, through handgrad's Functions or torch's:
+    'cross_entropy' on logits; 'nll' on log_softmax(logits) (the log loss);
+    'mse' between sigmoid(logits) and the one-hot targets (sigmoid output units)."""
+    F = HF if backend == "handgrad" else TF
+    if name == "cross_entropy":
+        return F.cross_entropy(logits, targets)
+    if name == "nll":
+        return F.nll_loss(F.log_softmax(logits, 1), targets)
+    one_hot = TF.one_hot(targets, logits.shape[1]).to(logits.dtype)
+    return F.mse_loss(F.sigmoid(logits), one_hot)
+
+
+def cost_and_logit_grad(logits, targets, name, scale):
+    """The cost summed over the samples times ``scale``, and its gradient w.r.t. the logits."""
+    scale = torch.as_tensor(scale, dtype=logits.dtype)
+    if name in ("cross_entropy", "nll"):  # nll after log_softmax is the same cost as cross-entropy
+        value, log_prob = CrossEntropyFunction.forward(logits, targets, None, -100, "sum", 0.0)
+        return value * scale, cross_entropy_grad(log_prob, targets, None, -100, "sum", 0.0, scale)
+    # mse of sigmoid outputs, averaged over the classes as well as the samples
+    output = torch.sigmoid(logits)
+    one_hot = TF.one_hot(targets, logits.shape[1]).to(logits.dtype)
+    per_class = scale / logits.shape[1]
+    value = MSELossFunction.forward(output, one_hot, "sum") * per_class
+    return value, mse_grad(output, one_hot, "sum", per_class).mul_(sigmoid_derivative(output))
+
+
+@torch.no_grad()
+def accumulate_gradients(mlp, inputs, targets, cost_name, scale):
+    """Add this chunk's gradients (cost times ``scale``) to each parameter's ``.grad``; return the cost."""
+    params = [p for layer in mlp.layers for p in (layer.weight, layer.bias)]
+    logits, hiddens = dense_stack_forward(inputs, mlp.activation, params)
+    value, grad_logits = cost_and_logit_grad(logits, targets, cost_name, scale)
+    needs = [False, False] + [True] * len(params)  # gradients of the parameters, not of the input
+    _, grads = dense_stack_backward(grad_logits, inputs, hiddens, params[0::2], mlp.activation, None, needs)
+    for param, grad in zip(params, grads):
+        if param.grad is None:
+            param.grad = grad
+        else:
+            param.grad.add_(grad)
+    return value
