@@ -18,6 +18,14 @@ def check_classes(owner, classes, num_classes):
     return list(classes)
 
 
+def keep_classes(inputs, targets, classes):
+    """The samples of ``classes`` only, relabelled 0..k-1 in the order given."""
+    keep = torch.isin(targets, torch.tensor(classes))
+    relabel = torch.full((int(targets.max()) + 1,), -1, dtype=torch.long)
+    relabel[torch.tensor(classes)] = torch.arange(len(classes))
+    return inputs[keep], relabel[targets[keep]]
+
+
 def stratified_split(targets, val_fraction, test_fraction, seed):
     """Indices of train, val and test: each class is split in the same proportions, from ``seed``."""
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):

@@ -1,0 +1,57 @@
+"""What the datamodules share: tensors in memory, the descent switch, whole-set eval loaders."""
+import lightning as L
+from torch.utils.data import DataLoader, TensorDataset
+
+from datamodules.descent import UpdateBlocks, check_descent
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Base of the datamodules: a subclass's ``load()`` returns the train, val and test
+    (inputs, targets) pairs; training reads them through the descent switch.
+
+    Args:
+        descent: 'batch' | 'stochastic' | 'minibatch'.
+        batch_size: samples per update for 'minibatch'.
+        seed: seed of the split and of the shuffling.
+        updates_per_step: parameter updates taken in one Lightning training step.
+    """
+
+    num_features: int
+    num_classes: int
+
+    def __init__(self, descent, batch_size, seed, updates_per_step):
+        super().__init__()
+        owner = type(self).__name__
+        if isinstance(updates_per_step, bool) or not isinstance(updates_per_step, int) or updates_per_step < 1:
+            raise ValueError(f"{owner}: updates_per_step must be an int >= 1, got {updates_per_step!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"{owner}: seed must be an int, got {seed!r}")
+        self.descent, self.batch_size, self.seed, self.updates_per_step = descent, batch_size, seed, updates_per_step
+        (self.train_inputs, self.train_targets), (self.val_inputs, self.val_targets), (
+            self.test_inputs, self.test_targets) = self.load()
+        check_descent(owner, descent, batch_size, len(self.train_inputs))
+
+    def load(self):
+        raise NotImplementedError
+
+    def train_dataloader(self):
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        return UpdateBlocks(
+            self.train_inputs, self.train_targets, self.descent, self.batch_size, self.updates_per_step,
+            self.seed, rank=rank, world_size=world,
+            epoch_fn=(lambda: trainer.current_epoch) if trainer is not None else None,
+        )
+
+    def _whole(self, inputs, targets):
+        """The whole set as one batch: evaluation needs no descent, only one forward pass."""
+        return DataLoader(TensorDataset(inputs, targets), batch_size=max(len(inputs), 1))
+
+    def val_dataloader(self):
+        return self._whole(self.val_inputs, self.val_targets)
+
+    def test_dataloader(self):
+        return self._whole(self.test_inputs, self.test_targets)
+
+    def predict_dataloader(self):
+        return self._whole(self.test_inputs, self.test_targets)
