@@ -10,3 +10,6 @@ __all__ = ["functional", "nn"]
 from handgrad.swap import SwapReport, swap, unswap
 
 __all__ += ["swap", "unswap", "SwapReport"]
+from handgrad.routing import routed
+
+__all__ += ["routed"]
