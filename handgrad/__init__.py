@@ -7,3 +7,9 @@ from handgrad import functional, nn
 
 __version__ = "0.1.0"
 __all__ = ["functional", "nn"]
+from handgrad.swap import SwapReport, swap, unswap
+
+__all__ += ["swap", "unswap", "SwapReport"]
+from handgrad.routing import routed
+
+__all__ += ["routed"]
