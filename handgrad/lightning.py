@@ -96,8 +96,10 @@ class Classifier(L.LightningModule):
         inputs, targets, update_size = block["inputs"], block["targets"], block["update_size"]
         starts = range(0, len(inputs), update_size)
         losses = torch.empty(len(starts))
+        params = [p for p in self.parameters() if p.requires_grad]
         for index, start in enumerate(starts):
-            optimizer.zero_grad(set_to_none=True)
+            for param in params:  # what optimizer.zero_grad() does, without its per-call cost
+                param.grad = None
             loss = self._update_gradients(inputs[start:start + update_size], targets[start:start + update_size])
             optimizer.step()
             losses[index] = loss
