@@ -2,7 +2,7 @@
 
 No autograd engine runs here: the forward keeps what the backward needs, the cost's
 gradient w.r.t. the logits comes from handgrad's hand-written formulas, and
-``dense_stack_backward`` carries it back through the layers (the same functions
+``stack_backprop`` carries it back through the layers (the same functions
 the autograd.Functions use, so both paths give the same gradients). This is the
 fast path for small networks, where the engine's per-op cost would dominate.
 """
@@ -11,7 +11,7 @@ import torch.nn.functional as TF
 
 import handgrad.functional as HF
 from handgrad.functional.activation import sigmoid_derivative
-from handgrad.functional.dense import dense_stack_backward, dense_stack_forward
+from handgrad.functional.dense import stack_backprop, stack_forward
 
 COSTS = ("cross_entropy", "nll", "mse")
 
@@ -53,10 +53,10 @@ def cost_and_logit_grad(logits, targets, name, scale):
 def accumulate_gradients(mlp, inputs, targets, cost_name, scale):
     """Add this chunk's gradients (cost times ``scale``) to each parameter's ``.grad``; return the cost."""
     params = [p for layer in mlp.layers for p in (layer.weight, layer.bias)]
-    logits, hiddens = dense_stack_forward(inputs, mlp.activation, params)
+    logits, hiddens = stack_forward(inputs, mlp.activation, params)
     value, grad_logits = cost_and_logit_grad(logits, targets, cost_name, scale)
     needs = [False, False] + [True] * len(params)  # gradients of the parameters, not of the input
-    _, grads = dense_stack_backward(grad_logits, inputs, hiddens, params[0::2], mlp.activation, None, needs)
+    _, grads = stack_backprop(grad_logits, inputs, hiddens, params[0::2], mlp.activation, None, needs)
     for param, grad in zip(params, grads):
         if param.grad is None:
             param.grad = grad

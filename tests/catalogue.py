@@ -21,9 +21,14 @@ class OpCase:
     torch: Callable
     make: Callable  # (Shape, dtype) -> tuple of tensors
     batched: bool = True  # can be vmapped over dim 0 of its input (and its per-sample target)
+    per_sample_args: int = 1  # how many leading arguments are per-sample (input, and a cost's target)
 
     def __repr__(self):
         return self.name
+
+    def in_dims(self, args):
+        """vmap's in_dims: dim 0 of the per-sample arguments, the rest (weights, bias) shared."""
+        return tuple(0 if i < self.per_sample_args else None for i in range(len(args)))
 
 
 def _tensor(values, contiguous):
@@ -75,7 +80,8 @@ def _cases():
     cases = []
 
     def add(name, hg, th, make, batched=True):
-        cases.append(OpCase(name, hg, th, make, batched))
+        is_cost = name.startswith(("mse", "cross_entropy", "nll", "binary", "bce"))
+        cases.append(OpCase(name, hg, th, make, batched, per_sample_args=2 if is_cost else 1))
 
     # dense
     def linear_inputs(bias, lead):
@@ -92,6 +98,28 @@ def _cases():
         add(f"linear[lead,bias={bias}]", HF.linear, TF.linear, linear_inputs(bias, lambda s: s.lead))
     add("linear[1d input]", HF.linear, TF.linear,
         lambda s, d: (randn(s, (s.features,), d), randn(s, (s.out_features, s.features), d, seed_offset=5)), batched=False)
+
+    def stack_inputs(s, dtype):
+        sizes = [s.features, s.out_features + 2, s.out_features, 3]
+        params = []
+        for layer, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            params += [randn(s, (b, a), dtype, scale=0.7, seed_offset=10 + layer),
+                       rand(s, (b,), dtype, grad=True, low=-0.5, high=0.5, seed_offset=20 + layer)]
+        return (randn(s, (s.batch, s.features), dtype), *params)
+
+    def torch_stack(activation):
+        def run(x, *params):
+            torch_activation = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+                                "leaky_relu": TF.leaky_relu}[activation]
+            for layer in range(0, len(params), 2):
+                x = TF.linear(x, params[layer], params[layer + 1])
+                x = torch_activation(x) if layer + 2 < len(params) else x
+            return x
+        return run
+
+    for activation in ("sigmoid", "tanh", "relu", "leaky_relu"):
+        add(f"dense_stack[{activation}]",
+            lambda x, *p, a=activation: HF.dense_stack(x, p[0::2], p[1::2], a), torch_stack(activation), stack_inputs)
 
     # activations
     def act_inputs(s, dtype):

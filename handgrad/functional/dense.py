@@ -46,7 +46,7 @@ class DenseStackFunction(Function):
 
     @staticmethod
     def forward(input, activation, *params):
-        output, hiddens = dense_stack_forward(input, activation, params)
+        output, hiddens = stack_forward(input, activation, params)
         return (output, *hiddens)
 
     @staticmethod
@@ -61,13 +61,13 @@ class DenseStackFunction(Function):
         input, *rest = ctx.saved_tensors
         num_layers = len(rest) // 2 + 1
         hiddens, weights = rest[: num_layers - 1], rest[num_layers - 1:]
-        grad_input, grad_params = dense_stack_backward(
+        grad_input, grad_params = stack_backprop(
             grad_output, input, hiddens, weights, ctx.activation, grad_hiddens, ctx.needs_input_grad
         )
         return (grad_input, None, *grad_params)
 
 
-def dense_stack_forward(input, activation, params):
+def stack_forward(input, activation, params):
     """Logits z_L and the hidden activations h_1 .. h_{L-1}; params = (W_1, b_1, ..., W_L, b_L)."""
     apply_activation = ACTIVATIONS[activation][0]
     hidden, hiddens = input, []
@@ -81,7 +81,7 @@ def dense_stack_forward(input, activation, params):
         hiddens.append(hidden)
 
 
-def dense_stack_backward(grad_output, input, hiddens, weights, activation, grad_hiddens=None, needs_input_grad=None):
+def stack_backprop(grad_output, input, hiddens, weights, activation, grad_hiddens=None, needs_input_grad=None):
     """Backpropagation through the stack: (dL/dx, [dL/dW_1, dL/db_1, ...]) from dL/dz_L.
 
     ``grad_hiddens`` are gradients arriving directly at h_1 .. h_{L-1} (None when unused);
@@ -118,7 +118,7 @@ def dense_stack(input, weights, biases, activation="relu"):
     """Logits of a stack of dense layers with ``activation`` between them (none after the last).
 
     Args:
-        input: (N, in_features) tensor.
+        input: (N, in_features) or (in_features,) tensor.
         weights, biases: sequences of each layer's (out, in) weight and (out,) bias.
         activation: 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu' (slope 0.01).
     """
@@ -126,12 +126,12 @@ def dense_stack(input, weights, biases, activation="relu"):
     check_floating(op, "input", input)
     if activation not in ACTIVATIONS:
         raise ValueError(f"{op}: activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if input.dim() != 2:
-        raise ValueError(f"{op}: input must be (N, in_features), got shape {tuple(input.shape)}")
+    if input.dim() not in (1, 2):
+        raise ValueError(f"{op}: input must be (N, in_features) or (in_features,), got shape {tuple(input.shape)}")
     if len(weights) == 0 or len(weights) != len(biases):
         raise ValueError(f"{op}: need one bias per weight and at least one layer, got {len(weights)} weights "
                          f"and {len(biases)} biases")
-    features = input.shape[1]
+    features = input.shape[-1]
     for layer, (weight, bias) in enumerate(zip(weights, biases)):
         check_same_dtype(op, f"weights[{layer}]", weight, "input", input)
         if weight.dim() != 2 or weight.shape[1] != features or bias.shape != (weight.shape[0],):
@@ -141,4 +141,6 @@ def dense_stack(input, weights, biases, activation="relu"):
             )
         features = weight.shape[0]
     params = [p for pair in zip(weights, biases) for p in pair]
+    if input.dim() == 1:  # one sample: a batch of one
+        return DenseStackFunction.apply(input[None], activation, *params)[0][0]
     return DenseStackFunction.apply(input, activation, *params)[0]

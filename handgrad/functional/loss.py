@@ -34,6 +34,12 @@ def _scale(grad_output, reduction, total):
     return grad_output
 
 
+def _ignored_rows_zero(scale, keep):
+    """Per-row upstream gradient with ignored rows at exactly 0, as in torch (even when every
+    row is ignored and the mean's 1/total is infinite)."""
+    return torch.where(keep > 0, scale, torch.zeros((), dtype=keep.dtype, device=keep.device))
+
+
 def _target_weights(target, weight, ignore_index, dtype):
     """Per-sample weight w[y_n] (0 where y_n == ignore_index) and targets safe to index with."""
     keep = target != ignore_index
@@ -95,8 +101,8 @@ class NLLLossFunction(Function):
         input, target, weight = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
-        safe_target, _, target_weight = _target_weights(target, weight, ctx.ignore_index, input.dtype)
-        scale = _scale(grad_output, ctx.reduction, target_weight.sum())
+        safe_target, keep, target_weight = _target_weights(target, weight, ctx.ignore_index, input.dtype)
+        scale = _ignored_rows_zero(_scale(grad_output, ctx.reduction, target_weight.sum()), keep)
         picked_grad = (-target_weight * scale)[:, None]  # (N, 1)
         grad_input = torch.zeros_like(input).scatter_(1, safe_target[:, None], picked_grad)
         return grad_input, None, None, None, None
@@ -151,7 +157,7 @@ def cross_entropy_grad(log_prob, target, weight, ignore_index, reduction, label_
     """dL/dx of the class-index cross-entropy, from log p: (sum_c q_c) p - q, times the upstream gradient."""
     num_classes, smoothing = log_prob.shape[1], label_smoothing
     safe_target, keep, target_weight = _target_weights(target, weight, ignore_index, log_prob.dtype)
-    scale = _scale(grad_output, reduction, target_weight.sum())  # () or (N,)
+    scale = _ignored_rows_zero(_scale(grad_output, reduction, target_weight.sum()), keep)  # (N,)
     # q_n summed over classes: (1-eps) w_y + eps/C * sum(w)
     total_weight = num_classes if weight is None else weight.sum()
     row_sum = (1 - smoothing) * target_weight + smoothing / num_classes * total_weight * keep
