@@ -1,0 +1,106 @@
+"""Benchmark: time per epoch of batch, stochastic and mini-batch descent, handgrad vs its peers.
+
+The [64, 30, 10] sigmoid network on the 1,437 (80%) training digits, learning rate 0.1:
+- handgrad: the CLI's own training path (Classifier + DigitsDataModule under a Lightning
+  Trainer, backend 'handgrad', the hand-written backward of the dense stack);
+- torch: the same path with backend 'torch' (torch.nn layers, autograd);
+- scikit-learn: MLPClassifier(solver='sgd') with the same sizes and batch sizes.
+Each epoch is timed on its own; the table gives medians and the ratio handgrad / peer
+(below 1 means handgrad is faster). Validation is off for every runner.
+
+To run:  .venv/bin/python experiments/bench_descent.py [--threads 1] [--out experiments/results/bench_descent.md]
+"""
+import argparse
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from datamodules import DigitsDataModule
+from handgrad.lightning import Classifier
+from handgrad.optim import GradientDescent
+
+VARIANTS = [("stochastic", 1, 8), ("minibatch", 10, 30), ("batch", None, 300)]  # descent, batch size, epochs
+LEARNING_RATE = 0.1
+
+
+class EpochTimer(L.Callback):
+    def __init__(self):
+        self.times = []
+
+    def on_train_epoch_start(self, trainer, module):
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, module):
+        self.times.append(time.perf_counter() - self.start)
+
+
+class SGDClassifier(Classifier):
+    def configure_optimizers(self):
+        return GradientDescent(self.parameters(), lr=LEARNING_RATE)
+
+
+def lightning_epochs(descent, batch_size, epochs, backend):
+    L.seed_everything(0, verbose=False)
+    data = DigitsDataModule(descent=descent, batch_size=batch_size or 32, val_fraction=0.0, test_fraction=0.2)
+    model = SGDClassifier(hidden_sizes=[30], activation="sigmoid", loss="cross_entropy", backend=backend)
+    timer = EpochTimer()
+    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=0, callbacks=[timer])
+    trainer.fit(model, data)
+    return timer.times[1:]  # the first epoch pays for warm-up
+
+
+def sklearn_epochs(descent, batch_size, epochs):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    data = DigitsDataModule(val_fraction=0.0, test_fraction=0.2)
+    inputs, targets = data.train_inputs.numpy(), data.train_targets.numpy()
+    size = {"stochastic": 1, "minibatch": batch_size, "batch": len(inputs)}[descent]
+    model = MLPClassifier(hidden_layer_sizes=(30,), activation="logistic", solver="sgd", batch_size=size,
+                          learning_rate_init=LEARNING_RATE, momentum=0.0, max_iter=1, warm_start=True,
+                          shuffle=True, random_state=0, tol=0.0, n_iter_no_change=10**9)
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for _ in range(epochs):
+            start = time.perf_counter()
+            model.fit(inputs, targets)  # warm_start + max_iter=1: one more epoch each call
+            times.append(time.perf_counter() - start)
+    return times[1:]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 is fastest this small)")
+    parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_descent.md"))
+    parser.add_argument("--quick", action="store_true", help="few epochs, for the tests")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    lines = [
+        f"torch {torch.__version__}, {args.threads} thread(s); median time per epoch, ms",
+        "",
+        "| descent | samples per update | handgrad (CLI path) | torch backend | scikit-learn | handgrad / sklearn | handgrad / torch |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for descent, batch_size, epochs in VARIANTS:
+        epochs = 3 if args.quick else epochs
+        handgrad_ms = statistics.median(lightning_epochs(descent, batch_size, epochs, "handgrad")) * 1e3
+        torch_ms = statistics.median(lightning_epochs(descent, batch_size, epochs, "torch")) * 1e3
+        sklearn_ms = statistics.median(sklearn_epochs(descent, batch_size, epochs)) * 1e3
+        size = {"stochastic": "1", "minibatch": str(batch_size), "batch": "1,437"}[descent]
+        lines.append(f"| {descent} | {size} | {handgrad_ms:.2f} | {torch_ms:.2f} | {sklearn_ms:.2f} | "
+                     f"{handgrad_ms / sklearn_ms:.2f} | {handgrad_ms / torch_ms:.2f} |")
+        print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
