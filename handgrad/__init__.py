@@ -7,3 +7,6 @@ from handgrad import functional, nn
 
 __version__ = "0.1.0"
 __all__ = ["functional", "nn"]
+from handgrad import check  # a callable package: handgrad.check(fn, *inputs)
+
+__all__ += ["check"]
