@@ -269,6 +269,17 @@ def test_none_for_an_input_that_needs_a_gradient():
     assert "input 1 (weight): wrong at [" in details and "computed 0" in details
 
 
+def test_the_explanation_handles_a_transposed_input():
+    """Details come from the smallest failing set, so call the explanation on a transposed input directly."""
+    from handgrad.check.jacobian import explain
+    from handgrad.check.target import resolve
+
+    target = resolve(ForgotGradOutput)
+    input = _x(3, 4).T.requires_grad_()
+    lines = explain(target, target.call, [input], [0], [_x(4, 3, seed=5)], torch.Generator(), 1e-5, 1e-3)
+    assert lines and lines[0].startswith("input 0 (input): wrong at [")
+
+
 def test_small_inputs_show_both_jacobians():
     report = handgrad.check(ForgotGradOutput, _x(1, 3))
     details = _details(report, "gradcheck")
@@ -372,6 +383,7 @@ def test_an_old_style_function_is_checked_and_vmap_not_supported():
     (Sigmoid, (_x(2), object()), TypeError, "input 1 must be a tensor"),
     (Sigmoid, (), ValueError, "no inputs"),
     (Sigmoid, (torch.tensor([1, 2]),), ValueError, "no input is a floating-point tensor"),
+    (Sigmoid, (torch.zeros(2, device="meta"),), ValueError, "input 0 is on meta; the checker runs on the CPU"),
 ])
 def test_bad_arguments_raise_a_clear_error(fn, inputs, error, words):
     with pytest.raises(error) as raised:

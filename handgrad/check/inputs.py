@@ -69,6 +69,9 @@ def given_set(inputs, generator):
     args = []
     for i, value in enumerate(inputs):
         if isinstance(value, torch.Tensor):
+            if value.device.type != "cpu":  # the seeded draws and copies are made on the CPU
+                raise ValueError(f"check: input {i} is on {value.device}; the checker runs on the CPU, "
+                                 f"pass it as .cpu()")
             args.append(_own_copy(value) if value.is_floating_point() else value.detach())
         elif _is_shape(value):
             args.append(torch.randn(tuple(value), generator=generator, dtype=torch.float64).requires_grad_())

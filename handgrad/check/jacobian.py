@@ -34,7 +34,7 @@ def _numerical_rows(call, args, index, positions):
     for k in positions.tolist():
         shifted = []
         for step in (EPS, -EPS):
-            moved = base.clone()
+            moved = base.clone(memory_format=torch.contiguous_format)  # so view(-1)[k] is element k
             moved.view(-1)[k] += step
             shifted.append(_flat_outputs(call, args[:index] + [moved] + args[index + 1:]))
         rows.append((shifted[0] - shifted[1]) / (2 * EPS))
