@@ -192,6 +192,7 @@ def test_passes_a_right_function_and_prints_every_check():
         assert f"PASS  {check}" in text
     assert "batch 1" in text and "batch 8" in text and "non-contiguous" in text
     assert "seed 0" in text
+    assert text.endswith("passed: 7 checks")
 
 
 def test_accepts_apply_a_plain_function_and_shapes():

@@ -56,7 +56,8 @@ class Report:
         if failed:
             out.append(f"FAILED: {failed} of {len(self.lines)} checks; the same seed ({self.seed}) reproduces this")
         else:
-            out.append(f"passed: {len(self.lines)} checks")
+            skipped = sum(line.status == SKIP for line in self.lines)
+            out.append(f"passed: {len(self.lines) - skipped} checks" + (f", {skipped} skipped" if skipped else ""))
         return "\n".join(out)
 
     __repr__ = __str__
