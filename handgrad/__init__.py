@@ -1,15 +1,11 @@
 """handgrad: backpropagation written by hand, inside real PyTorch.
 
-Importing handgrad needs only torch; the Lightning parts live in handgrad.lightning
-and handgrad.cli and are imported on use.
+Importing handgrad needs only torch; the Lightning parts live in handgrad.lightning,
+handgrad.callbacks and handgrad.cli and are imported on use.
 """
-from handgrad import functional, nn
-
-__version__ = "0.1.0"
-__all__ = ["functional", "nn"]
+from handgrad import check, functional, nn  # check is a callable package: handgrad.check(fn, *inputs)
+from handgrad.routing import routed
 from handgrad.swap import SwapReport, swap, unswap
 
-__all__ += ["swap", "unswap", "SwapReport"]
-from handgrad.routing import routed
-
-__all__ += ["routed"]
+__version__ = "0.1.0"
+__all__ = ["functional", "nn", "check", "swap", "unswap", "SwapReport", "routed"]

@@ -1,0 +1,108 @@
+"""Check a Function in a learner's file from the command line.
+
+    python -m handgrad.check path/to/file.py:Name [--seed 0]
+
+The file gives the inputs, looked up on Name first, then in the file:
+  example_inputs   a function returning a tuple of inputs (tensors, shapes as tuples
+                   of ints, constants), or that tuple itself; required
+  reference        a function of the same inputs to compare against (e.g. torch's op);
+                   optional
+Exit status: 0 when every check passes, 1 when one fails (the report says which),
+2 on a usage error (one line on stderr, no traceback).
+"""
+import argparse
+import importlib.util
+import os
+import sys
+
+from handgrad.check.crash import describe
+from handgrad.check.run import plan, run
+
+
+class UsageError(Exception):
+    """The command cannot start; the message is the one line it prints."""
+
+
+class LearnerCrash(Exception):
+    """The learner's file crashed before any check ran (on import, or in example_inputs)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's default prints the usage too; one line is the contract
+        raise UsageError(message)
+
+
+def _parser():
+    parser = _Parser(prog="python -m handgrad.check", description="Check the backward of a Function in a file.")
+    parser.add_argument("target", help="path/to/file.py:Name, a torch.autograd.Function (or function) in that file")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the extra inputs and upstream gradients")
+    return parser
+
+
+def _import(path):
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)  # let the file import its neighbours, as `python file.py` would
+    name = "handgrad_check_" + os.path.splitext(os.path.basename(path))[0].replace("-", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None:
+        raise UsageError(f"cannot import {path}: expected a Python file (.py)")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        raise LearnerCrash(f"importing {path} crashed: {describe(error)}") from error
+    return module
+
+
+def _defined_names(module):
+    return sorted(n for n, v in vars(module).items()
+                  if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == module.__name__)
+
+
+def _lookup(obj, module, name):
+    value = getattr(obj, name, None)
+    return value if value is not None else getattr(module, name, None)
+
+
+def load(spec):
+    """(fn, inputs, reference) named by 'path/to/file.py:Name'; UsageError when they cannot be found."""
+    path, colon, name = spec.rpartition(":")
+    if not colon or not path or not name:
+        raise UsageError(f"expected path/to/file.py:Name, got {spec!r}")
+    if not os.path.isfile(path):
+        raise UsageError(f"no such file: {path}")
+    module = _import(path)
+    if not hasattr(module, name):
+        raise UsageError(f"{path} has no {name!r}; it defines: {', '.join(_defined_names(module)) or 'nothing callable'}")
+    fn = getattr(module, name)
+    example = _lookup(fn, module, "example_inputs")
+    if example is None:
+        raise UsageError(f"{path} gives no inputs for {name}: add `def example_inputs(): return (...)` to the file")
+    if callable(example):
+        try:
+            example = example()
+        except Exception as error:
+            raise LearnerCrash(f"example_inputs() crashed: {describe(error)}") from error
+    inputs = tuple(example) if isinstance(example, (tuple, list)) else (example,)
+    return fn, inputs, _lookup(fn, module, "reference")
+
+
+def main(argv=None):
+    """Run the command; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+        fn, inputs, reference = load(args.target)
+        checks = plan(fn, inputs, reference=reference, seed=args.seed)
+    except UsageError as error:
+        print(f"handgrad.check: {error}", file=sys.stderr)
+        return 2
+    except (TypeError, ValueError) as error:  # plan() rejecting fn, inputs or reference
+        print(f"handgrad.check: {str(error).removeprefix('check: ')}", file=sys.stderr)
+        return 2
+    except LearnerCrash as error:
+        print(f"handgrad.check: {error}", file=sys.stderr)
+        return 1
+    report = run(checks)
+    print(report)
+    return 0 if report else 1
