@@ -14,6 +14,8 @@ from handgrad.functional.activation import (
     softmax,
     tanh,
 )
+from handgrad.functional.conv import Conv2dFunction, Conv2dWeightFunction, ConvTranspose2dFunction, conv2d
+from handgrad.functional.dropout import DropoutFunction, dropout
 from handgrad.functional.linear import LinearFunction, linear
 from handgrad.functional.loss import (
     BinaryCrossEntropyFunction,
@@ -28,6 +30,8 @@ from handgrad.functional.loss import (
     mse_loss,
     nll_loss,
 )
+from handgrad.functional.normalization import BatchNormFunction, LayerNormFunction, batch_norm, layer_norm
+from handgrad.functional.pooling import AvgPool2dFunction, MaxPool2dFunction, avg_pool2d, max_pool2d
 
 __all__ = [
     "linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax",
@@ -36,4 +40,7 @@ __all__ = [
     "SoftmaxFunction", "LogSoftmaxFunction", "MSELossFunction", "CrossEntropyFunction",
     "SoftCrossEntropyFunction", "NLLLossFunction", "BinaryCrossEntropyFunction",
     "BinaryCrossEntropyWithLogitsFunction",
+    "conv2d", "max_pool2d", "avg_pool2d", "dropout", "layer_norm", "batch_norm",
+    "Conv2dFunction", "ConvTranspose2dFunction", "Conv2dWeightFunction", "MaxPool2dFunction",
+    "AvgPool2dFunction", "DropoutFunction", "LayerNormFunction", "BatchNormFunction",
 ]
