@@ -106,8 +106,8 @@ def _pool_arguments(op, kernel_size, stride, padding, dilation):
     padding = _pair(op, "padding", padding, 0)
     dilation = _pair(op, "dilation", dilation, 1)
     reach = tuple(d * (k - 1) + 1 for k, d in zip(kernel_size, dilation))
-    if any(2 * p > r for p, r in zip(padding, reach)):
-        raise ValueError(f"{op}: padding must be at most half the (dilated) kernel size {reach}, got padding={padding}")
+    if any(2 * p > k for p, k in zip(padding, kernel_size)):
+        raise ValueError(f"{op}: padding must be at most half the kernel size {kernel_size}, got padding={padding}")
     return kernel_size, stride, padding, dilation, reach
 
 
@@ -119,12 +119,36 @@ def _check_fits(op, input, padding, reach):
         )
 
 
+def _pooled_size(size, kernel, stride, padding, dilation, ceil_mode):
+    """torch's output length along one axis: ceil_mode may add a last partial window,
+    but never one that starts in the right padding."""
+    span = size + 2 * padding - (dilation * (kernel - 1) + 1)
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _check_windows_see_input(op, input, kernel_size, stride, padding, dilation, ceil_mode):
+    """With dilation, a window's taps can straddle a small input and see only padding; torch then
+    returns -inf and an index outside the input, which has no gradient to pass on."""
+    for axis, (size, k, s, p, d) in enumerate(zip(input.shape[-2:], kernel_size, stride, padding, dilation)):
+        for start in range(-p, -p + s * _pooled_size(size, k, s, p, d, ceil_mode), s):
+            if not any(0 <= start + d * i < size for i in range(k)):
+                raise ValueError(
+                    f"{op}: a window at offset {start} along {'HW'[axis]} sees only padding "
+                    f"(size {size}, kernel {k}, dilation {d}, padding {p}); use a larger input or less padding"
+                )
+
+
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """2-d max pooling over (N, C, H, W) or (C, H, W), like torch.nn.functional.max_pool2d."""
     op = "max_pool2d"
     _check_image(op, input)
     kernel_size, stride, padding, dilation, reach = _pool_arguments(op, kernel_size, stride, padding, dilation)
     _check_fits(op, input, padding, reach)
+    if dilation != (1, 1):
+        _check_windows_see_input(op, input, kernel_size, stride, padding, dilation, bool(ceil_mode))
     unbatched = input.dim() == 3
     batch_input = input.unsqueeze(0) if unbatched else input
     output, indices = MaxPool2dFunction.apply(batch_input, kernel_size, stride, padding, dilation, bool(ceil_mode))
