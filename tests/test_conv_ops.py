@@ -106,7 +106,8 @@ ERRORS = [
     (lambda: hnn.Dropout(-0.1), ValueError, "Dropout: p must be a probability in [0, 1], got -0.1"),
     (lambda: HF.layer_norm(randn(2, 3, 4), (3,)), ValueError,
      "layer_norm: input of shape (2, 3, 4) does not end in normalized_shape (3,)"),
-    (lambda: HF.layer_norm(randn(2, 4), 4, weight=randn(3)), ValueError, "layer_norm: weight must have shape (4,), got (3,)"),
+    (lambda: HF.layer_norm(randn(2, 4), 4, weight=randn(3)), ValueError,
+     "layer_norm: weight must have shape (4,), got (3,)"),
     (lambda: HF.batch_norm(randn(4, 3), None, None), ValueError,
      "batch_norm: evaluation (training=False) needs running_mean and running_var, got None"),
     (lambda: HF.batch_norm(randn(1, 3), None, None, training=True), ValueError,
@@ -116,8 +117,12 @@ ERRORS = [
     (lambda: HF.batch_norm(randn(4, 3), randn(3), None), ValueError,
      "batch_norm: give both running_mean and running_var, or neither"),
     (lambda: HF.batch_norm(randn(4), None, None, training=True), ValueError, "batch_norm: input must be (N, C)"),
-    (lambda: hnn.BatchNorm2d(3)(randn(4, 3, 5)), ValueError, "BatchNorm2d: input must be 4-d (N, C, H, W), got 3-d input"),
-    (lambda: hnn.BatchNorm1d(3)(randn(4, 3, 5, 5)), ValueError, "BatchNorm1d: input must be 2-d (N, C) or 3-d (N, C, L)"),
+    (lambda: hnn.BatchNorm2d(3)(randn(4, 3, 5)), ValueError,
+     "BatchNorm2d: input must be 4-d (N, C, H, W), got 3-d input"),
+    (lambda: hnn.BatchNorm1d(3)(randn(4, 3, 5, 5)), ValueError,
+     "BatchNorm1d: input must be 2-d (N, C) or 3-d (N, C, L)"),
+    (lambda: HF.layer_norm(randn(4), (2, 4)), ValueError,
+     "layer_norm: input of shape (4,) does not end in normalized_shape (2, 4)"),
 ]
 
 

@@ -13,7 +13,6 @@ These two maps are bilinear too, and their derivatives are the same three maps a
 Functions below call one another in their backward passes, and double backward (or any
 higher order) runs through handgrad's own rules, never through torch's conv backward.
 """
-import torch
 import torch.nn.functional as TF
 from torch.autograd import Function
 
@@ -97,8 +96,8 @@ class Conv2dWeightFunction(Function):
     r"""The weight gradient of conv2d, :math:`G[o,c,i,j] = \sum_{n,p,q} u[n,o,p,q]\,
     \tilde x[n, c, s_h p + d_h i, s_w q + d_w j]`: input times output gradient, summed wherever tap (i, j) went.
 
-    Derivatives (with :math:`V = \partial L/\partial G`): :math:`\partial L/\partial x = \mathrm{conv\_transpose}(u, V)`,
-    :math:`\partial L/\partial u = \mathrm{conv2d}(x, V)`.
+    Derivatives (with :math:`V = \partial L/\partial G`): :math:`\partial L/\partial x =
+    \mathrm{conv\_transpose}(u, V)`, :math:`\partial L/\partial u = \mathrm{conv2d}(x, V)`.
     """
 
     generate_vmap_rule = True
@@ -116,7 +115,8 @@ class Conv2dWeightFunction(Function):
             .reshape(per_group, groups * batch, *input.shape[-2:])
         )  # (N, C, H, W) -> (C/groups, groups * N, H, W), grouped by conv group
         kernels = grad_output.transpose(0, 1)  # (N, O, Ho, Wo) -> (O, N, Ho, Wo)
-        taps = TF.conv2d(samples_as_channels, kernels, None, dilation, padding, stride, groups)  # (C/groups, O, >=kh, >=kw)
+        # -> (C/groups, O, >=kh, >=kw)
+        taps = TF.conv2d(samples_as_channels, kernels, None, dilation, padding, stride, groups)
         kh, kw = kernel_size
         # taps past the kernel are offsets the kernel never reached (the windows would not fit)
         return taps[:, :, :kh, :kw].transpose(0, 1)  # -> (O, C/groups, kh, kw)
@@ -173,12 +173,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     check_floating(op, "weight", weight)
     check_same_dtype(op, "weight", weight, "input", input)
     if weight.dim() != 4:
-        raise ValueError(f"{op}: weight must be 4-d (out_channels, in_channels/groups, kH, kW), got shape {tuple(weight.shape)}")
+        raise ValueError(
+            f"{op}: weight must be 4-d (out_channels, in_channels/groups, kH, kW), got shape {tuple(weight.shape)}"
+        )
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
     channels, out_channels = input.shape[-3], weight.shape[0]
     if channels != weight.shape[1] * groups:
-        raise ValueError(f"{op}: input has {channels} channels, weight expects {weight.shape[1] * groups} (groups={groups})")
+        raise ValueError(
+            f"{op}: input has {channels} channels, weight expects {weight.shape[1] * groups} (groups={groups})"
+        )
     if out_channels % groups != 0:
         raise ValueError(f"{op}: weight has {out_channels} output channels, not divisible by groups={groups}")
     if bias is not None:

@@ -41,7 +41,8 @@ class LayerNormFunction(Function):
     r"""Layer norm :math:`y = \hat x \odot w + b`, :math:`\hat x = (x - \mu) / \sqrt{\sigma^2 + \epsilon}` over
     the trailing ``normalized_shape`` dims. Derivatives, with :math:`\hat g = g \odot w`:
     :math:`\partial L/\partial x = r (\hat g - \overline{\hat g} - \hat x\, \overline{\hat g \hat x})`,
-    :math:`\partial L/\partial w = \sum g \odot \hat x`, :math:`\partial L/\partial b = \sum g` (sums over leading dims).
+    :math:`\partial L/\partial w = \sum g \odot \hat x`, :math:`\partial L/\partial b = \sum g`
+    (sums over the leading dims).
     """
 
     generate_vmap_rule = True
@@ -81,11 +82,13 @@ def _per_channel(tensor, ndim):
 
 
 class BatchNormFunction(Function):
-    r"""Batch norm :math:`y = \hat x \odot w + b` per channel c, :math:`\hat x = (x - \mu_c) / \sqrt{\sigma_c^2 + \epsilon}`.
+    r"""Batch norm :math:`y = \hat x \odot w + b` per channel c,
+    :math:`\hat x = (x - \mu_c) / \sqrt{\sigma_c^2 + \epsilon}`.
     Training (``mean`` and ``var`` None): :math:`\mu, \sigma^2` of the batch, over (N, *spatial), and
     :math:`\partial L/\partial x = r (\hat g - \overline{\hat g} - \hat x\, \overline{\hat g \hat x})`;
     evaluation: the given running :math:`\mu, \sigma^2` are constants, and :math:`\partial L/\partial x = r \hat g`.
-    Always :math:`\hat g = g \odot w`, :math:`\partial L/\partial w = \sum g \odot \hat x`, :math:`\partial L/\partial b = \sum g`.
+    Always :math:`\hat g = g \odot w`, :math:`\partial L/\partial w = \sum g \odot \hat x`,
+    :math:`\partial L/\partial b = \sum g`.
     """
 
     generate_vmap_rule = True
@@ -144,9 +147,10 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     check_floating(op, "input", input)
     normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     if len(normalized_shape) == 0 or any(isinstance(d, bool) or not isinstance(d, int) for d in normalized_shape):
-        raise ValueError(f"{op}: normalized_shape must be an int or a non-empty tuple of ints, got {normalized_shape!r}")
-    trailing = tuple(input.shape[input.dim() - len(normalized_shape):]) if input.dim() >= len(normalized_shape) else None
-    if trailing != normalized_shape:
+        raise ValueError(
+            f"{op}: normalized_shape must be an int or a non-empty tuple of ints, got {normalized_shape!r}"
+        )
+    if tuple(input.shape[-len(normalized_shape):]) != normalized_shape:
         raise ValueError(
             f"{op}: input of shape {tuple(input.shape)} does not end in normalized_shape {normalized_shape}"
         )
