@@ -14,7 +14,9 @@ from handgrad.functional.activation import (
     softmax,
     tanh,
 )
+from handgrad.functional.conv import Conv2dFunction, Conv2dWeightFunction, ConvTranspose2dFunction, conv2d
 from handgrad.functional.dense import DenseStackFunction, dense_stack
+from handgrad.functional.dropout import DropoutFunction, dropout
 from handgrad.functional.linear import LinearFunction, linear
 from handgrad.functional.loss import (
     BinaryCrossEntropyFunction,
@@ -29,6 +31,8 @@ from handgrad.functional.loss import (
     mse_loss,
     nll_loss,
 )
+from handgrad.functional.normalization import BatchNormFunction, LayerNormFunction, batch_norm, layer_norm
+from handgrad.functional.pooling import AvgPool2dFunction, MaxPool2dFunction, avg_pool2d, max_pool2d
 
 __all__ = [
     "linear", "dense_stack", "DenseStackFunction", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "log_softmax",
@@ -37,4 +41,7 @@ __all__ = [
     "SoftmaxFunction", "LogSoftmaxFunction", "MSELossFunction", "CrossEntropyFunction",
     "SoftCrossEntropyFunction", "NLLLossFunction", "BinaryCrossEntropyFunction",
     "BinaryCrossEntropyWithLogitsFunction",
+    "conv2d", "max_pool2d", "avg_pool2d", "dropout", "layer_norm", "batch_norm",
+    "Conv2dFunction", "ConvTranspose2dFunction", "Conv2dWeightFunction", "MaxPool2dFunction",
+    "AvgPool2dFunction", "DropoutFunction", "LayerNormFunction", "BatchNormFunction",
 ]
