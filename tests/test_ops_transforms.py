@@ -58,6 +58,8 @@ COMPILE_NAMES = {
     "linear[bias=True]", "dense_stack[relu]", "sigmoid", "tanh", "relu", "leaky_relu[0.2]", "softmax[dim=1]",
     "log_softmax[dim=1]", "mse_loss[mean]", "cross_entropy[indices,plain,mean]", "cross_entropy[probs,plain,mean]",
     "nll_loss[plain,mean]", "binary_cross_entropy[weight=False,mean]", "bce_with_logits[plain,mean]",
+    "conv2d[plain]", "max_pool2d[k=2]", "avg_pool2d[k=2]", "dropout[p=0.5]", "layer_norm[last dim]",
+    "batch_norm[train,(N,C,H,W)]",
 }
 COMPILE_CASES = [case for case in CASES if case.name in COMPILE_NAMES]
 
@@ -71,7 +73,8 @@ def test_torch_compile_matches_eager(case):
     torch._dynamo.reset()
     args = case.make(DEFAULT, torch.float32)
     compiled = torch.compile(case.handgrad, backend="inductor", dynamic=False)
-    out, grads = forward_and_grads(compiled, fresh(args))
+    with torch._inductor.config.patch(fallback_random=True):  # dropout: eager's random numbers
+        out, grads = forward_and_grads(compiled, fresh(args))
     expected_out, expected_grads = forward_and_grads(case.handgrad, fresh(args))
     torch.testing.assert_close(out, expected_out, rtol=1e-5, atol=1e-6)
     for grad, expected in zip(grads, expected_grads):
