@@ -177,10 +177,24 @@ def linear_inputs(out_features=4, in_features=5, batch=6):
 @pytest.mark.parametrize("case", CASES, ids=repr)
 def test_passes_every_catalogue_op(case):
     """One shape per case; derived sets the op rejects (e.g. batch sizes for a 1-d input) are skipped and reported."""
-    report = handgrad.check(case.handgrad, *case.make(SHAPE, torch.float64), reference=case.torch)
+    fn, reference = case.handgrad, case.torch
+    if case.name.startswith("batch_norm[train"):
+        # training updates the running statistics in place; vmap may only mutate its own tensors
+        fn = _with_fresh_running_stats(case.handgrad)
+        reference = _with_fresh_running_stats(case.torch)
+    inputs = case.make(SHAPE, torch.float64)
+    report = handgrad.check(fn, *inputs, reference=reference)
     assert report, str(report)
     assert report.line("gradcheck").summary.startswith("given, ")
-    assert "non-contiguous" in report.line("gradcheck").summary
+    if any(isinstance(t, torch.Tensor) and t.dim() > 0 and t.shape[-1] > 1 for t in inputs):
+        assert "non-contiguous" in report.line("gradcheck").summary  # (no strided view of 1x1x1 inputs)
+
+
+def _with_fresh_running_stats(fn):
+    def run(input, running_mean, running_var, *rest):
+        fresh = [None if t is None else t.clone() for t in (running_mean, running_var)]
+        return fn(input, *fresh, *rest)
+    return run
 
 
 def test_passes_a_right_function_and_prints_every_check():

@@ -22,7 +22,7 @@ def _standardize(input, dims, eps):
     return (input - mean) * rstd, rstd
 
 
-def _standardize_backward(grad_x_hat, x_hat, rstd, dims):
+def _standardize_grad(grad_x_hat, x_hat, rstd, dims):
     r"""dL/dx of x_hat = standardize(x) over dims: :math:`r (\hat g - \overline{\hat g} - \hat x\,
     \overline{\hat g \hat x})`, the bars averaging over dims. The two means are what the
     mean and the variance pass back."""
@@ -68,7 +68,7 @@ class LayerNormFunction(Function):
         x_hat, rstd = _standardize(input, dims, ctx.eps)
         if ctx.needs_input_grad[0]:
             grad_x_hat = grad_output if weight is None else grad_output * weight  # (*, D...)
-            grad_input = _standardize_backward(grad_x_hat, x_hat, rstd, dims)  # (*, D...)
+            grad_input = _standardize_grad(grad_x_hat, x_hat, rstd, dims)  # (*, D...)
         if ctx.needs_input_grad[2]:
             grad_weight = _sum_except(grad_output * x_hat, normalized)  # (*, D...) -> (D...)
         if ctx.needs_input_grad[3]:
@@ -114,7 +114,7 @@ class BatchNormFunction(Function):
         if ctx.needs_input_grad[0]:
             grad_x_hat = grad_output if weight is None else grad_output * _per_channel(weight, input.dim())
             if mean is None:
-                grad_input = _standardize_backward(grad_x_hat, x_hat, rstd, dims)  # (N, C, *)
+                grad_input = _standardize_grad(grad_x_hat, x_hat, rstd, dims)  # (N, C, *)
             else:
                 grad_input = grad_x_hat * rstd  # running statistics are constants: (N, C, *)
         if ctx.needs_input_grad[1]:
