@@ -13,3 +13,6 @@ __all__ += ["swap", "unswap", "SwapReport"]
 from handgrad.routing import routed
 
 __all__ += ["routed"]
+from handgrad.trace import trace
+
+__all__ += ["trace"]
