@@ -129,7 +129,7 @@ def write_outputs(rows, calls, errors, epochs, out):
         for epoch in sorted({1, epochs}):
             norms = [row["grad_norm"] for row in rows if row["activation"] == activation and row["epoch"] == epoch]
             lines.append(f"| {activation} | {epoch} | " + " | ".join(f"{norm:.2g}" for norm in norms) + " |")
-    lines += ["", "|dL/dz| arriving at each dense layer's output (trace of 256 training images):", "",
+    lines += ["", "Norm of dL/dz arriving at each dense layer's output (trace of 256 training images):", "",
               "| activation | when | " + " | ".join(f"layer {i}" for i in range(1, len(HIDDEN) + 2)) + " |",
               "|---|---|" + "---|" * (len(HIDDEN) + 1)]
     for activation, (before, after) in errors.items():

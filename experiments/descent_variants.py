@@ -157,10 +157,10 @@ def plot(results, rows, epochs, path):
                 ylabel="training-set loss (nats)", title="Loss against wall time")
     last.set(yscale="log", xlabel="update (0 = the last one)", ylabel="loss of the update's samples (nats, log)",
              title=f"Per-update loss, last {LAST} updates (seed 0)")
-    last.set_ylim(top=1e3)  # headroom for the legend
+    last.set_ylim(top=1e4)  # headroom for the legend
     for ax in (by_update, by_epoch, by_time):
         ordered_legend(ax)
-    ordered_legend(last, loc="upper left", ncols=3, fontsize=8)
+    ordered_legend(last, loc="upper left", fontsize=8)
     x = np.arange(len(VARIANTS))
     width = 0.38
     ordered = [next(row for row in rows if row["descent"] == d) for d in VARIANTS]
@@ -171,7 +171,7 @@ def plot(results, rows, epochs, path):
         noise.bar(x + offset, values, width, yerr=[row[f"{key}_std"] for row in ordered], capsize=3,
                   color=[COLOURS[d] for d in VARIANTS], hatch=hatch, edgecolor="black", label=name)
     noise.text(x[0] + width / 2, 1.3e-4, "0\n(exact)", ha="center", fontsize=8)
-    noise.set(yscale="log", ylim=(1e-4, 1e3), xticks=x, xticklabels=[LABELS[d] for d in VARIANTS],
+    noise.set(yscale="log", ylim=(1e-4, 1e3), xticks=x, xticklabels=[LABELS[d].replace(" (", "\n(") for d in VARIANTS],
               ylabel="noise (log scale; see legend)", title="Noise of the updates")
     legend = noise.legend(loc="upper left", fontsize=8)
     for handle in legend.legend_handles:
@@ -181,7 +181,7 @@ def plot(results, rows, epochs, path):
     for index, row in enumerate(ordered):
         accuracy.text(index, 0.03, f"{row['seconds_per_epoch_mean'] * 1000:.0f} ms\nper epoch", ha="center",
                       fontsize=8, color="white", fontweight="bold")
-    accuracy.set(ylim=(0, 1), xticks=x, xticklabels=[LABELS[d] for d in VARIANTS], ylabel="test accuracy (fraction)",
+    accuracy.set(ylim=(0, 1), xticks=x, xticklabels=[LABELS[d].replace(" (", "\n(") for d in VARIANTS], ylabel="test accuracy (fraction)",
                  title=f"Test accuracy after {epochs} epochs")
     fig.suptitle(f"Descent variants on the 8x8 digits: MLP 64-30-10, sigmoid, cross-entropy, plain gradient descent "
                  f"lr {LR}; lines: mean of {len(results['batch'])} seeds, bands: min-max, error bars: std", fontsize=12)
