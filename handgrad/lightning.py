@@ -77,6 +77,7 @@ class Classifier(L.LightningModule):
 
     def _update_gradients(self, inputs, targets):
         """Set every parameter's .grad to the gradient of the mean cost over this update's samples."""
+        self.current_update = (inputs, targets)  # read by callbacks at optimizer.step (handgrad.callbacks)
         size = len(inputs)
         chunk = self.chunk_size or size
         total = 0.0
