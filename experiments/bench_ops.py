@@ -151,7 +151,8 @@ def main():
     parser.add_argument("--only", choices=["conv2d"], default=None, help="run only this table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    header = f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, median of {args.repeats} paired repeats"
+    header = (f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, "
+              f"median of {args.repeats} paired repeats")
     conv_title = "Convolution: forward + backward of a ResNet-like layer"
     if args.only == "conv2d":
         text = "\n\n".join([header, table(conv_title, run_cases(conv_cases(), args.repeats), "ms", 1e3)])
