@@ -3,9 +3,11 @@
 For each op, handgrad's op and torch's own op run on the same inputs, float32, in
 paired repeats whose order alternates; the table shows the median time of each,
 the median of the per-pair ratios (handgrad / torch), and the bytes each saves for
-backward. A second table gives the fixed cost per call at batch 1.
+backward. A second table gives the fixed cost per call at batch 1; a third, conv2d on a
+ResNet-like layer (batch 32, 64 -> 64 channels, 32x32, 3x3 kernel, padding 1).
 
 To run:  .venv/bin/python experiments/bench_ops.py [--repeats 30] [--out experiments/results/bench_ops.md]
+         .venv/bin/python experiments/bench_ops.py --only conv2d --threads 1   # the third table only, printed
 """
 import argparse
 import statistics
@@ -62,6 +64,19 @@ def cases(batch, classes, features):
     ]
 
 
+def conv_cases():
+    """The conv2d of a ResNet basic block's 3x3 layer at CIFAR size, with bias."""
+
+    def resnet_layer():
+        return (torch.randn(32, 64, 32, 32).requires_grad_(), torch.randn(64, 64, 3, 3).mul_(0.05).requires_grad_(),
+                torch.randn(64).requires_grad_())
+
+    return [
+        ("conv2d 32x64x32x32, 64x64x3x3, padding 1", lambda x, w, b: HF.conv2d(x, w, b, padding=1),
+         lambda x, w, b: TF.conv2d(x, w, b, padding=1), resnet_layer),
+    ]
+
+
 def step(fn, args, grad_output):
     for a in args:
         a.grad = None
@@ -98,8 +113,12 @@ def time_pair(hg, th, args, grad_output, repeats):
 
 
 def run(batch, classes, features, repeats):
+    return run_cases(cases(batch, classes, features), repeats)
+
+
+def run_cases(op_cases, repeats):
     rows = []
-    for name, hg, th, make in cases(batch, classes, features):
+    for name, hg, th, make in op_cases:
         torch.manual_seed(0)
         args = make()
         with torch.no_grad():
@@ -126,9 +145,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for the benchmark")
-    parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_ops.md"))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where to write the tables; default experiments/results/bench_ops.md, "
+                             "none with --only (printed only)")
+    parser.add_argument("--only", choices=["conv2d"], default=None, help="run only this table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    header = (f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, "
+              f"median of {args.repeats} paired repeats")
+    conv_title = "Convolution: forward + backward of a ResNet-like layer"
+    if args.only == "conv2d":
+        text = "\n\n".join([header, table(conv_title, run_cases(conv_cases(), args.repeats), "ms", 1e3)])
+        print(text)
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text + "\n")
+        return
+    out = args.out or Path("experiments/results/bench_ops.md")
     # linear: batch 256, 784 -> 512; activations 4096x1024; costs batch 4096 x 1000 classes
     big = run(256, (4096, 1024), (784, 512), args.repeats)
     big = [r if not r[0].endswith(("loss", ")", "logits")) else r for r in big]
@@ -137,14 +170,16 @@ def main():
                   "binary_cross_entropy", "bce_with_logits"}
     rows = [r for r in big if r[0] not in cost_names] + [r for r in costs if r[0] in cost_names]
     small = run(1, (1, 10), (64, 30), args.repeats * 10)
+    conv = run_cases(conv_cases(), args.repeats)
     text = "\n\n".join([
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, median of {args.repeats} paired repeats",
+        header,
         table("Forward + backward at working sizes", rows, "ms", 1e3),
         table("Fixed cost per call at batch 1", small, "us", 1e6),
+        table(conv_title, conv, "ms", 1e3),
     ])
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
     worst = max(r[3] for r in rows)
     print(f"\nworst ratio at working sizes: {worst:.2f}")
 

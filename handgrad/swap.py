@@ -19,8 +19,9 @@ Why a module that looks swappable stays torch:
   F.multi_head_attention_forward, so a swapped out_proj would change nothing but the report.
 - A forward set on the instance would shadow the twin's.
 - Softmax/LogSoftmax with dim=None: torch guesses the dim, handgrad needs it named.
+- Conv2d with a padding_mode other than 'zeros' ('reflect', 'replicate', 'circular').
 
-``inplace=True`` (ReLU, LeakyReLU) is swapped to out of place and the report says so:
+``inplace=True`` (ReLU, LeakyReLU, Dropout) is swapped to out of place and the report says so:
 the returned values are the same, only the input is no longer overwritten, which matters
 only to code that ignores the module's return value. unswap restores ``inplace=True``.
 """
@@ -36,6 +37,12 @@ import handgrad.nn as hnn
 def _needs_dim(module):
     if module.dim is None:
         return "dim=None: torch picks the dim implicitly, handgrad needs it named"
+    return None
+
+
+def _needs_zero_padding(module):
+    if module.padding_mode != "zeros":
+        return f"padding_mode={module.padding_mode!r}: handgrad's conv2d pads with zeros only"
     return None
 
 
@@ -59,6 +66,13 @@ SWAPS = {
     nn.NLLLoss: Twin(hnn.NLLLoss),
     nn.BCELoss: Twin(hnn.BCELoss),
     nn.BCEWithLogitsLoss: Twin(hnn.BCEWithLogitsLoss),
+    nn.Conv2d: Twin(hnn.Conv2d, _needs_zero_padding),
+    nn.MaxPool2d: Twin(hnn.MaxPool2d),
+    nn.AvgPool2d: Twin(hnn.AvgPool2d),
+    nn.Dropout: Twin(hnn.Dropout),
+    nn.LayerNorm: Twin(hnn.LayerNorm),
+    nn.BatchNorm1d: Twin(hnn.BatchNorm1d),
+    nn.BatchNorm2d: Twin(hnn.BatchNorm2d),
 }
 UNSWAPS = {twin.handgrad: torch_type for torch_type, twin in SWAPS.items()}
 

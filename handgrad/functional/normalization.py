@@ -15,11 +15,21 @@ from torch.autograd import Function
 from handgrad.functional._checks import check_floating, check_number, check_same_dtype, check_tensor
 
 
+def _var_mean(input, dims, correction):
+    """Variance and mean over dims, as torch.var_mean, in two passes: torch.var_mean reduces
+    several non-adjacent dims (batch norm's (0, 2, 3)) some 15x slower on CPU than two sums."""
+    mean = input.mean(dims, keepdim=True)
+    centered = input - mean
+    count = input.numel() // max(mean.numel(), 1)
+    var = (centered * centered).sum(dims, keepdim=True) / max(count - correction, 0)
+    return var, mean, centered
+
+
 def _standardize(input, dims, eps):
     """x_hat = (x - mean) / sqrt(var + eps) over dims, and the 1 / sqrt(var + eps) it used."""
-    var, mean = torch.var_mean(input, dims, correction=0, keepdim=True)
+    var, _, centered = _var_mean(input, dims, 0)
     rstd = torch.rsqrt(var + eps)
-    return (input - mean) * rstd, rstd
+    return centered * rstd, rstd
 
 
 def _standardize_grad(grad_x_hat, x_hat, rstd, dims):
@@ -195,7 +205,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         )
     if running_mean is not None:
         with torch.no_grad():
-            var, mean = torch.var_mean(input, (0, *range(2, input.dim())), correction=1)  # unbiased, as torch keeps it
-            running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
-            running_var.mul_(1 - momentum).add_(var, alpha=momentum)
+            var, mean, _ = _var_mean(input, (0, *range(2, input.dim())), 1)  # unbiased, as torch keeps it
+            running_mean.mul_(1 - momentum).add_(mean.reshape(channels), alpha=momentum)
+            running_var.mul_(1 - momentum).add_(var.reshape(channels), alpha=momentum)
     return BatchNormFunction.apply(input, weight, bias, None, None, float(eps))

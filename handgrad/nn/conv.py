@@ -11,6 +11,14 @@ def _pair(value):
     return (value, value) if isinstance(value, int) else tuple(value)
 
 
+def _reversed_padding(padding, kernel_size, dilation):
+    """torch.nn.Conv2d's ``_reversed_padding_repeated_twice``: (left, right, top, bottom) as F.pad takes it."""
+    if isinstance(padding, str):
+        totals = [d * (k - 1) if padding == "same" else 0 for k, d in zip(kernel_size, dilation)]
+        return [side for total in reversed(totals) for side in (total // 2, total - total // 2)]
+    return tuple(side for p in reversed(padding) for side in (p, p))
+
+
 class Conv2d(nn.Module):
     r"""Applies a 2-d convolution (cross-correlation) through handgrad's hand-written backward.
 
@@ -76,6 +84,10 @@ class Conv2d(nn.Module):
         self.output_padding = (0, 0)
         self.groups = groups
         self.padding_mode = padding_mode
+        # torch keeps the F.pad form of the padding for its non-zero padding modes; handgrad never
+        # reads it, but keeps it so that handgrad.swap/unswap, which change only the class, leave
+        # both classes with exactly the attributes they expect
+        self._reversed_padding_repeated_twice = _reversed_padding(self.padding, self.kernel_size, self.dilation)
         self.weight = nn.Parameter(
             torch.empty((out_channels, in_channels // groups, *self.kernel_size), **factory_kwargs)
         )
