@@ -43,11 +43,15 @@ def load_checkpoint(path, map_location=None):
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        found = re.search(r"unsupported GLOBAL (\S+)", str(error))
-        what = f"a pickled {found.group(1)}" if found else "pickled Python objects"
+        found = re.search(r"unsupported GLOBAL (\S+)", str(error), re.IGNORECASE)
+        if found is None:  # pickle opcodes torch.save never writes: a plain pickle, or not a pickle at all
+            raise CheckpointError(
+                f"ckpt_path: {path} is not a readable checkpoint (not a file written by torch.save); "
+                f"refused without running any of it"
+            ) from None
         raise CheckpointError(
-            f"ckpt_path: {path} holds {what}, not only tensors and plain values; refused without running it "
-            f"(handgrad loads checkpoints with torch.load(weights_only=True))"
+            f"ckpt_path: {path} holds a pickled {found.group(1)}, not only tensors and plain values; refused "
+            f"without running it (handgrad loads checkpoints with torch.load(weights_only=True))"
         ) from None
     except (RuntimeError, EOFError, KeyError, ValueError, OSError, zipfile.BadZipFile) as error:
         # torch's own words for a broken zip; an empty file or a non-torch file says little itself

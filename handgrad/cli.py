@@ -56,7 +56,13 @@ def one_line(message):
 
 
 class HandgradArgumentParser(LightningArgumentParser):
-    """Lightning's parser, whose errors are one line instead of the usage text and the message."""
+    """Lightning's parser, whose errors are one line instead of the usage text and the message,
+    and which takes option names whole: argparse would read ``--trainer.max_epoch`` as
+    ``--trainer.max_epochs``, so a typo could quietly set another option."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message, ex=None):
         if not self.exit_on_error:  # jsonargparse parsing a part of the config: it catches this
