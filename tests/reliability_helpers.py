@@ -48,7 +48,7 @@ class MetricsLog(L.Callback):
 
 
 class PauseAt(L.Callback):
-    """After ``blocks`` training steps, writes ``marker`` and sleeps, waiting to be killed.
+    """After ``blocks`` training steps, writes "global_step pid" to ``marker`` and sleeps, waiting to be killed.
 
     It runs before the checkpoint callback of the same step, so the newest checkpoint is
     the one of the step before and the paused step's work is lost with the process.
@@ -60,7 +60,7 @@ class PauseAt(L.Callback):
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
         self.seen += 1
         if self.seen == self.blocks:
-            self.marker.write_text(str(trainer.global_step))
+            self.marker.write_text(f"{trainer.global_step} {os.getpid()}")
             time.sleep(600)
 
 
