@@ -43,7 +43,7 @@ def load_checkpoint(path, map_location=None):
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        found = re.search(r"unsupported GLOBAL (\S+)", str(error), re.IGNORECASE)
+        found = re.search(r"GLOBAL ([\w.]+)", str(error))  # torch names the refused callable or class
         if found is None:  # pickle opcodes torch.save never writes: a plain pickle, or not a pickle at all
             raise CheckpointError(
                 f"ckpt_path: {path} is not a readable checkpoint (not a file written by torch.save); "

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import pytest
 import torch
 import yaml
 
@@ -76,6 +77,8 @@ def read_metrics(path, rank=0):
 
 
 def write_config(path, **sections):
+    """A YAML config for the CLI. Not named config.yaml: the CLI saves the config it ran with
+    under that name in the run's folder."""
     Path(path).write_text(yaml.safe_dump(sections, sort_keys=False))
     return str(path)
 
@@ -95,8 +98,23 @@ def run_cli(args):
     return status, [line for line in err.getvalue().splitlines() if line.strip()], cli
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Runs a test module with one intra-op thread, as its subprocesses are (subprocess_env).
+
+    The networks here are tiny: on a busy machine, waking a second thread for a 16-row
+    log_softmax can cost milliseconds. One thread count for every run also keeps runs
+    that must agree bit for bit on the same arithmetic.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def subprocess_env():
     env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = "1"  # as one_thread does in this process
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
     env["PYTHONWARNINGS"] = "ignore"
     return env

@@ -20,8 +20,10 @@ from handgrad import swap
 from handgrad.checkpoint import CheckpointError, load_checkpoint
 from handgrad.lightning import Classifier
 from handgrad.optim import Adam, GradientDescent
-from reliability_helpers import ROOT, run_cli
+from reliability_helpers import ROOT, one_thread, run_cli  # noqa: F401 (one_thread: a fixture)
 from training_helpers import quiet_trainer
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 x = torch.randn(4, 5)
 w = torch.randn(3, 5)

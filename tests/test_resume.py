@@ -18,7 +18,11 @@ import pytest
 import torch
 
 from handgrad.checkpoint import SafeCheckpointIO, load_checkpoint
-from reliability_helpers import final_state, read_metrics, run_cli, subprocess_env, write_config
+from reliability_helpers import (  # noqa: F401 (one_thread: a fixture)
+    final_state, one_thread, read_metrics, run_cli, subprocess_env, write_config,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # descent -> (DigitsDataModule settings, epochs, step after which the run is killed).
 # Digits' training split has 1,258 samples: stochastic gives 5 steps of 256 updates per epoch,
@@ -30,7 +34,7 @@ VARIANTS = {
 }
 
 
-def config(folder, descent, config_name="config.yaml", pause=None):
+def config(folder, descent, config_name="run.yaml", pause=None):
     data, epochs, _ = VARIANTS[descent]
     callbacks = [{"class_path": "reliability_helpers.MetricsLog", "init_args": {"path": str(folder / "metrics")}}]
     if pause is not None:
