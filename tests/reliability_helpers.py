@@ -48,6 +48,29 @@ class MetricsLog(L.Callback):
         self._write(trainer, {"key": f"val/{trainer.current_epoch}", **metrics})
 
 
+class ReducerWatch(L.Callback):
+    """Counts the gradient buckets DistributedDataParallel's reducer all-reduces, and writes the
+    count to ``path`` (one file per process) when training ends; 0 means the reducer stayed out."""
+
+    def __init__(self, path: str):
+        self.path, self.buckets = Path(path), 0
+
+    def on_train_start(self, trainer, module):
+        from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+        from torch.nn.parallel import DistributedDataParallel
+
+        def counting_allreduce(state, bucket):
+            self.buckets += 1
+            return allreduce_hook(state, bucket)
+
+        model = trainer.strategy.model
+        assert isinstance(model, DistributedDataParallel), type(model)
+        model.register_comm_hook(None, counting_allreduce)
+
+    def on_train_end(self, trainer, module):
+        self.path.with_suffix(f".rank{trainer.global_rank}").write_text(str(self.buckets))
+
+
 class PauseAt(L.Callback):
     """After ``blocks`` training steps, writes "global_step pid" to ``marker`` and sleeps, waiting to be killed.
 
