@@ -16,6 +16,7 @@ import sys
 import pytest
 import torch
 
+from datamodules.descent import UpdateBlocks
 from reliability_helpers import (  # noqa: F401 (one_thread: a fixture)
     final_state, one_thread, read_metrics, run_cli, subprocess_env, write_config,
 )
@@ -97,3 +98,21 @@ def test_two_processes_take_the_updates_of_one(name, runs):
                 assert rank0[key][metric] == value
             else:  # update_losses, train_loss, val_loss, val_acc: means over all samples
                 torch.testing.assert_close(torch.tensor(rank0[key][metric]), torch.tensor(value), rtol=1e-5, atol=1e-6)
+
+
+def test_each_update_is_dealt_out_to_the_processes():
+    # 10 samples in updates of 4 (the last of 2), two updates per block, three processes
+    inputs, targets = torch.zeros(10, 1), torch.arange(10)
+    whole = list(UpdateBlocks(inputs, targets, "minibatch", 4, 2, seed=0))
+    shares = [list(UpdateBlocks(inputs, targets, "minibatch", 4, 2, seed=0, rank=rank, world_size=3))
+              for rank in range(3)]
+    assert [part["update_size"] for part in (share[0] for share in shares)] == [2, 1, 1]
+    for index, block in enumerate(whole):
+        parts = [share[index] for share in shares]
+        assert [part["num_updates"] for part in parts] == [block["num_updates"]] * 3  # even with nothing to do
+        for update in range(block["num_updates"]):
+            rows = block["targets"][update * 4:(update + 1) * 4].tolist()
+            got = [part["targets"][update * part["update_size"]:(update + 1) * part["update_size"]].tolist()
+                   for part in parts]
+            assert got == [rows[rank::3] for rank in range(3)]  # sample i to process i mod 3
+    assert [share[1]["targets"].numel() for share in shares] == [1, 1, 0]

@@ -17,6 +17,7 @@ import time
 import pytest
 import torch
 
+from datamodules.descent import UpdateBlocks
 from handgrad.checkpoint import SafeCheckpointIO, load_checkpoint
 from reliability_helpers import (  # noqa: F401 (one_thread: a fixture)
     final_state, one_thread, read_metrics, run_cli, subprocess_env, write_config,
@@ -185,3 +186,33 @@ def test_an_error_while_writing_a_checkpoint_leaves_no_partial_file(tmp_path, mo
     monkeypatch.undo()
     assert load_checkpoint(target)["step"] == 1
     assert [path.name for path in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def blocks(**kwargs):
+    options = dict(descent="minibatch", batch_size=3, updates_per_block=2, seed=5)
+    options.update(kwargs)
+    return UpdateBlocks(torch.arange(20.0)[:, None], torch.arange(20), **options)
+
+
+def targets_of(loader, epochs):
+    return [block["targets"].tolist() for _ in range(epochs) for block in loader]
+
+
+def test_the_loader_resumes_at_the_block_it_had_reached():
+    interrupted = blocks()
+    iterator = iter(interrupted)
+    seen = [next(iterator)["targets"].tolist() for _ in range(2)]  # epoch 0: blocks 0 and 1 of 4
+    state = interrupted.state_dict()
+    assert state == {"epoch": 0, "blocks_served": 2, "epochs_started": 1, "num_blocks": 4}
+    resumed = blocks()
+    resumed.load_state_dict(state)
+    # the rest of epoch 0, then epoch 1 in its own order
+    assert seen + targets_of(resumed, 2) == targets_of(blocks(), 2)
+
+
+def test_a_state_saved_after_an_epoch_starts_the_next_afresh():
+    finished = blocks(epoch_fn=lambda: 0)
+    list(finished)
+    resumed = blocks(epoch_fn=lambda: 1)
+    resumed.load_state_dict(finished.state_dict())
+    assert targets_of(resumed, 1) == targets_of(blocks(epoch_fn=lambda: 1), 1)
