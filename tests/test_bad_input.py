@@ -60,8 +60,9 @@ API_CASES = [
     ("mse_loss: dtypes", lambda: F.mse_loss(x, x.double()), TypeError, "target has dtype torch.float64"),
     ("binary_cross_entropy: not probabilities", lambda: F.binary_cross_entropy(x, probs), ValueError,
      "input must hold probabilities in [0, 1]"),
-    ("bce_with_logits: pos_weight shape", lambda: F.binary_cross_entropy_with_logits(x, probs, pos_weight=torch.ones(3)),
-     ValueError, "pos_weight of shape (3,) does not broadcast to input of shape (4, 5)"),
+    ("bce_with_logits: pos_weight shape",
+     lambda: F.binary_cross_entropy_with_logits(x, probs, pos_weight=torch.ones(3)), ValueError,
+     "pos_weight of shape (3,) does not broadcast to input of shape (4, 5)"),
     ("dense_stack: activation", lambda: F.dense_stack(x, [w], [torch.zeros(3)], "gelu"), ValueError,
      "activation must be one of"),
     ("nn.Linear: negative size", lambda: hnn.Linear(-1, 3), ValueError, "in_features must be a non-negative int"),
@@ -211,4 +212,5 @@ def test_cli_divergence_is_one_line_naming_the_update(tmp_path):
         status, lines, _ = run_cli(args)
     assert status == 1
     errors = [line for line in lines if line.startswith("handgrad: error: ")]
-    assert len(errors) == 1 and "the training loss is" in errors[0] and "at update 2 (epoch 0, training step 0)" in errors[0]
+    assert len(errors) == 1 and "the training loss is" in errors[0]
+    assert "at update 2 (epoch 0, training step 0)" in errors[0]

@@ -57,7 +57,8 @@ def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
     processes = {}
     for name in RUNS:
-        command = [sys.executable, "-m", "handgrad", "fit", "--config", config(root / name / "ddp", name, ddp=True), *DDP]
+        config_path = config(root / name / "ddp", name, ddp=True)
+        command = [sys.executable, "-m", "handgrad", "fit", "--config", config_path, *DDP]
         processes[name] = subprocess.Popen(command, env=subprocess_env(), cwd=root, stdout=subprocess.DEVNULL,
                                            stderr=open(root / f"{name}.stderr", "w"))
     for name in RUNS:
@@ -89,7 +90,8 @@ def test_two_processes_take_the_updates_of_one(name, runs):
     for rank in (0, 1):  # the gradients were averaged by the Classifier, not by DDP's reducer as well
         assert (ddp / f"reducer.rank{rank}").read_text() == "0"
 
-    alone, rank0, rank1 = read_metrics(one / "metrics"), read_metrics(ddp / "metrics", 0), read_metrics(ddp / "metrics", 1)
+    alone = read_metrics(one / "metrics")
+    rank0, rank1 = read_metrics(ddp / "metrics", 0), read_metrics(ddp / "metrics", 1)
     assert rank0 == rank1  # both processes log the global values
     assert alone.keys() == rank0.keys()
     for key, record in alone.items():

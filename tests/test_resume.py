@@ -137,7 +137,8 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(descent, killed_runs
     for index, state in optimizer[0]["state"].items():
         resumed = resumed_optimizer[0]["state"][index]
         assert state["step"] == resumed["step"]
-        assert torch.equal(state["exp_avg"], resumed["exp_avg"]) and torch.equal(state["exp_avg_sq"], resumed["exp_avg_sq"])
+        assert torch.equal(state["exp_avg"], resumed["exp_avg"])
+        assert torch.equal(state["exp_avg_sq"], resumed["exp_avg_sq"])
     # every step's update losses and train_loss, every epoch's validation metrics: the killed run's
     # records up to its kill, overwritten from the checkpoint on by the resumed run's
     assert read_metrics(folder / "metrics") == read_metrics(whole / "metrics")
