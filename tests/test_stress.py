@@ -16,7 +16,10 @@ from hypothesis import strategies as st
 
 from catalogue import CASES
 from helpers import forward_and_grads, fresh
+from reliability_helpers import one_thread  # noqa: F401 (a fixture)
 from strategies import shapes
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # Scales of the inputs: denormal, tiny, ordinary, huge. The largest leave headroom for the
 # sums inside a matrix product (a few dozen terms), whose overflow would depend on the order
