@@ -71,6 +71,9 @@ class HandgradArgumentParser(LightningArgumentParser):
 
 
 class HandgradCLI(LightningCLI):
+    """LightningCLI with the datamodule's sizes linked into the model, one-line errors for
+    everything the user typed, and handgrad's checkpoint plugin on every Trainer."""
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("parser_class", HandgradArgumentParser)
         super().__init__(*args, **kwargs)
@@ -109,6 +112,28 @@ class HandgradCLI(LightningCLI):
                 )
         config["plugins"] = plugins + [SafeCheckpointIO()]
         return super()._instantiate_trainer(config, callbacks)
+
+    def _run_subcommand(self, subcommand):
+        # Lightning looks up ckpt_path 'last' and 'best' only now. A name that finds nothing is the
+        # user's mistake, said in one line, except 'last' for fit: that starts afresh (Lightning
+        # warns), so that one command both starts a run and resumes it. Testing an untrained
+        # model because no checkpoint was found would be a silent wrong result.
+        with warnings.catch_warnings():
+            if subcommand != "fit":
+                warnings.filterwarnings("error", message=r'.*ckpt_path="last"\) is set, but there is no last')
+            try:
+                super()._run_subcommand(subcommand)
+            except UserWarning as warning:
+                if "no last checkpoint" not in str(warning):
+                    raise
+                fail(f"ckpt_path: 'last' finds no checkpoint: none with save_last=True was saved under "
+                     f"{self.trainer.default_root_dir}; give the checkpoint's file")
+            except ValueError as error:
+                if 'ckpt_path="best")` is set' not in str(error):
+                    raise
+                fail("ckpt_path: 'best' means the best checkpoint of a fit in this same command, and there is "
+                     "none (it needs a ModelCheckpoint with a monitor); give the checkpoint's file, "
+                     "e.g. <run folder>/checkpoints/best.ckpt")
 
     def before_fit(self):
         # checked here, once the trainer knows its processes, rather than in each process later

@@ -171,6 +171,21 @@ def test_cli_says_what_is_wrong_in_one_line_before_training(name, arguments, wor
     assert not os.listdir(tmp_path)  # nothing trained, nothing saved
 
 
+@pytest.mark.parametrize("subcommand, name, words", [
+    ("test", "last", "ckpt_path: 'last' finds no checkpoint"),
+    ("validate", "last", "ckpt_path: 'last' finds no checkpoint"),
+    ("test", "best", "ckpt_path: 'best' means the best checkpoint of a fit in this same command"),
+    ("fit", "best", "ckpt_path: 'best' means the best checkpoint of a fit in this same command"),
+])
+def test_a_checkpoint_name_that_finds_nothing_is_one_line(subcommand, name, words, tmp_path):
+    args = [subcommand, "--config", DIGITS, "--trainer.default_root_dir", str(tmp_path), "--ckpt_path", name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        status, lines, _ = run_cli(args)
+    errors = [line for line in lines if line.startswith("handgrad: error: ")]
+    assert status == 2 and len(errors) == 1 and words in errors[0], lines
+
+
 def test_unknown_subcommand_is_one_line():
     status, lines, _ = run_cli(["fitt"])
     assert status == 2 and len(lines) == 1
