@@ -85,8 +85,9 @@ class Classifier(L.LightningModule):
         self.loss_name, self.backend, self.chunk_size, self.nonfinite = loss, backend, chunk_size, nonfinite
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
-        # means weighted by sample count, so that processes holding unequal shares give the global mean
-        self.val_loss, self.test_loss = MeanMetric(), MeanMetric()
+        # means weighted by sample count, so that processes holding unequal shares give the global mean;
+        # a NaN loss is kept as NaN (torchmetrics' default drops it; its "disable" drops the weights)
+        self.val_loss, self.test_loss = (MeanMetric(nan_strategy=float("nan")) for _ in range(2))
 
     def forward(self, inputs):
         return self.network(inputs)
