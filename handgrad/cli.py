@@ -14,6 +14,7 @@ import warnings
 
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.strategies import DDPStrategy
 
 from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, load_checkpoint
 from handgrad.lightning import Classifier
@@ -137,9 +138,13 @@ class HandgradCLI(LightningCLI):
 
     def before_fit(self):
         # checked here, once the trainer knows its processes, rather than in each process later
+        world_size = self.trainer.world_size
+        if world_size > 1 and not isinstance(self.trainer.strategy, DDPStrategy):
+            fail(f"trainer.strategy: several processes need a DDP strategy (each process holds the whole "
+                 f"model and the Classifier averages its gradients), got {type(self.trainer.strategy).__name__}")
         if self.datamodule is not None and hasattr(self.datamodule, "check_data_parallel"):
             try:
-                self.datamodule.check_data_parallel(self.trainer.world_size)
+                self.datamodule.check_data_parallel(world_size)
             except ValueError as error:
                 fail(error)
 

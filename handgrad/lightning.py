@@ -119,8 +119,8 @@ class Classifier(L.LightningModule):
         return total
 
     def _without_ddp_reducer(self):
-        """DDP's reducer would also average the gradients that autograd computes (the torch path),
-        once per backward; here averaging is done per update by _update_gradients instead."""
+        """DDP's reducer would all-reduce the gradients autograd computes (the torch path) at every
+        backward: a second exchange on top of the one per update that _update_gradients makes."""
         model = self._trainer.strategy.model if self._trainer is not None else None
         return model.no_sync() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
 
