@@ -1,8 +1,25 @@
 """What the datamodules share: tensors in memory, the descent switch, whole-set eval loaders."""
 import lightning as L
-from torch.utils.data import DataLoader, TensorDataset
 
-from datamodules.descent import UpdateBlocks, check_descent
+from datamodules.descent import UpdateBlocks, check_data_parallel, check_descent, samples_per_update
+
+
+class OneBatch:
+    """An iterable holding one (inputs, targets) batch, or none for an empty set.
+
+    Not a list: Lightning would read a list as several loaders. Not a DataLoader: under
+    data parallelism Lightning would add a DistributedSampler, which repeats samples to
+    even out the processes' shares.
+    """
+
+    def __init__(self, inputs, targets):
+        self.batches = [(inputs, targets)] if len(inputs) else []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
 
 
 class InMemoryDataModule(L.LightningDataModule):
@@ -34,6 +51,11 @@ class InMemoryDataModule(L.LightningDataModule):
     def load(self):
         raise NotImplementedError
 
+    def check_data_parallel(self, world_size):
+        """Raise a clear error, before any process starts, when the updates cannot be shared by ``world_size``."""
+        size = samples_per_update(self.descent, self.batch_size, len(self.train_inputs))
+        check_data_parallel(type(self).__name__, self.descent, size, world_size)
+
     def train_dataloader(self):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
@@ -44,8 +66,16 @@ class InMemoryDataModule(L.LightningDataModule):
         )
 
     def _whole(self, inputs, targets):
-        """The whole set as one batch: evaluation needs no descent, only one forward pass."""
-        return DataLoader(TensorDataset(inputs, targets), batch_size=max(len(inputs), 1))
+        """The whole set as one batch: evaluation needs no descent, only one forward pass.
+
+        Under data parallelism each process gets every world_size-th sample, and the model
+        weights each process's metrics by its sample count (see OneBatch).
+        """
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1:
+            mine = slice(trainer.global_rank, None, trainer.world_size)
+            inputs, targets = inputs[mine], targets[mine]
+        return OneBatch(inputs, targets)
 
     def val_dataloader(self):
         return self._whole(self.val_inputs, self.val_targets)

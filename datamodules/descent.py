@@ -33,13 +33,30 @@ def samples_per_update(descent, batch_size, num_samples):
     return {"batch": num_samples, "stochastic": 1, "minibatch": batch_size}[descent]
 
 
-class UpdateBlocks:
-    """Iterable of training blocks, one pass over the data per epoch.
+def check_data_parallel(owner, descent, update_size, world_size):
+    """Every process needs a sample of every full update; a short last update may leave one without."""
+    if world_size > 1 and update_size < world_size:
+        raise ValueError(
+            f"{owner}: {descent} descent takes {update_size} sample(s) per update, fewer than the {world_size} "
+            f"processes, so some process would never get a sample; use minibatch descent with "
+            f"batch_size >= {world_size}, or fewer processes"
+        )
 
-    Each block is a dict ``{"inputs": (n, *features), "targets": (n,), "update_size": B}``:
-    its rows, taken in order, form the block's updates of ``B`` samples each (the last
-    update of an epoch may be smaller). Shuffling uses a generator seeded from
-    ``(seed, epoch)``, so an epoch's order is reproducible, also after a resume.
+
+class UpdateBlocks:
+    """Iterable of training blocks, one pass over the data per epoch; resumable mid-epoch.
+
+    Each block is a dict ``{"inputs": (n, *features), "targets": (n,), "update_size": B,
+    "num_updates": k}``: its rows, taken in order, form the block's ``k`` updates of ``B``
+    samples each (the last update of an epoch may be smaller, even empty on some process).
+    Shuffling uses a generator seeded from ``(seed, epoch)``, so an epoch's order is
+    reproducible, also after a resume.
+
+    ``state_dict()`` records the epoch and how many of its blocks were handed out;
+    after ``load_state_dict()`` the next pass over that epoch skips them. Lightning saves
+    and restores this state with its checkpoints (its fit loop looks for these two methods
+    on the train loader), so a run killed mid-epoch resumes at the block it had reached.
+    The count is exact because Lightning does not prefetch from a loader that has a length.
 
     Args:
         inputs, targets: the training set.
@@ -47,8 +64,11 @@ class UpdateBlocks:
         batch_size: samples per update for 'minibatch'.
         updates_per_block: parameter updates in one block (one Lightning step).
         seed: seed of the shuffling.
-        rank, world_size: this process's share of every update under data parallelism;
-            each update's samples are split between the processes.
+        rank, world_size: this process's share of every update under data parallelism:
+            the update's samples are dealt out in turn (sample i of an update goes to
+            process i mod world_size), so shares differ by at most one sample; the model
+            averages gradients over all processes' samples (``Classifier``), which makes
+            every update the same as on one process.
         epoch_fn: returns the current epoch (the trainer's); without it, epochs are counted here.
     """
 
@@ -61,6 +81,9 @@ class UpdateBlocks:
         self.update_size = samples_per_update(descent, batch_size, len(inputs))
         self.updates_per_block = updates_per_block
         self.seed, self.rank, self.world_size = seed, rank, world_size
+        check_data_parallel("UpdateBlocks", descent, self.update_size, world_size)
+        self.epoch, self.blocks_served = None, 0  # the pass in progress (or last finished)
+        self._resume = None  # (epoch, blocks to skip) from load_state_dict
 
     @property
     def updates_per_epoch(self):
@@ -75,32 +98,56 @@ class UpdateBlocks:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.inputs), generator=generator)
 
+    def state_dict(self):
+        """Where the loader stands: plain ints, so a checkpoint holding them loads with weights_only=True."""
+        return {"epoch": self.epoch, "blocks_served": self.blocks_served, "epochs_started": self.epochs_started,
+                "num_blocks": len(self)}
+
+    def load_state_dict(self, state):
+        expected = {"epoch", "blocks_served", "epochs_started", "num_blocks"}
+        if not isinstance(state, dict) or set(state) != expected:
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"UpdateBlocks: load_state_dict expects a dict with keys {sorted(expected)}, got {got}")
+        if state["num_blocks"] != len(self):
+            raise ValueError(
+                f"UpdateBlocks: the saved loader had {state['num_blocks']} blocks per epoch, this one has {len(self)}; "
+                f"resume with the descent, batch_size, updates_per_step and data of the interrupted run"
+            )
+        self.epochs_started = state["epochs_started"]
+        self.epoch, self.blocks_served = state["epoch"], state["blocks_served"]
+        self._resume = (state["epoch"], state["blocks_served"])
+
     def __iter__(self):
+        # a generator: this body runs at the first next(), when the trainer's epoch is the one being trained
         epoch = self.epoch_fn() if self.epoch_fn is not None else self.epochs_started
-        self.epochs_started += 1
+        skip = 0
+        if self._resume is not None:
+            resume_epoch, served = self._resume
+            self._resume = None
+            # a state saved after an epoch's last block resumes at the next epoch: nothing to skip;
+            # counting epochs here (no trainer), the next pass is the interrupted one
+            if served < len(self) and (resume_epoch == epoch or self.epoch_fn is None):
+                epoch, skip = resume_epoch, served
+        self.epochs_started = max(self.epochs_started, epoch + 1)
+        self.epoch, self.blocks_served = epoch, skip
         order = self.order(epoch)
         inputs, targets = (self.inputs, self.targets) if order is None else (self.inputs[order], self.targets[order])
         rows_per_block = self.update_size * self.updates_per_block
-        for start in range(0, len(inputs), rows_per_block):
+        for start in range(skip * rows_per_block, len(inputs), rows_per_block):
             block_inputs = inputs[start:start + rows_per_block]
             block_targets = targets[start:start + rows_per_block]
-            yield self._share(block_inputs, block_targets)
+            self.blocks_served += 1  # counted before the block is handed out: a checkpoint taken during its step
+            yield self._share(block_inputs, block_targets)  # records it as served
 
     def _share(self, inputs, targets):
         """This process's rows of every update in the block (all rows on one process)."""
-        if self.world_size == 1:
-            return {"inputs": inputs, "targets": targets, "update_size": self.update_size}
         size = self.update_size
-        if size % self.world_size:
-            raise ValueError(
-                f"UpdateBlocks: {size} samples per update do not split evenly over {self.world_size} processes"
-            )
-        share = size // self.world_size
-        rows = torch.arange(len(inputs)).view(-1, size) if len(inputs) % size == 0 else None
-        if rows is None:
-            raise ValueError(
-                f"UpdateBlocks: the training set does not split into whole updates of {size} samples, "
-                f"which data parallelism needs"
-            )
-        mine = rows[:, self.rank * share:(self.rank + 1) * share].reshape(-1)
-        return {"inputs": inputs[mine], "targets": targets[mine], "update_size": share}
+        num_updates = math.ceil(len(inputs) / size)
+        if self.world_size == 1:
+            return {"inputs": inputs, "targets": targets, "update_size": size, "num_updates": num_updates}
+        # sample i of each update goes to process i mod world_size; a short last update gets a share no
+        # larger than a full one's, so the rows still slice into updates of the full share
+        position = torch.arange(len(inputs)) % size
+        mine = position % self.world_size == self.rank
+        share = len(range(self.rank, size, self.world_size))
+        return {"inputs": inputs[mine], "targets": targets[mine], "update_size": share, "num_updates": num_updates}

@@ -51,8 +51,8 @@ class MNISTDataModule(InMemoryDataModule):
                 raise
             raw = self.root / "MNIST" / "raw"
             raise FileNotFoundError(
-                f"MNISTDataModule: MNIST files not found in {raw} (expected train-images-idx3-ubyte, "
-                f"train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte); "
+                f"MNISTDataModule: root {str(self.root)!r} holds no MNIST files: none in {raw} (expected "
+                f"train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte); "
                 f"pass download=True (--data.init_args.download true) on a machine with internet, "
                 f"or copy the files there"
             ) from error

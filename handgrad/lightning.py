@@ -1,11 +1,19 @@
 """The digit classifier as a LightningModule: any network, handgrad's costs, many updates per step."""
+import contextlib
+
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from handgrad import distributed
 from handgrad.backprop import COSTS, accumulate_gradients, cost
 from handgrad.models import BACKENDS, MLP
+
+NONFINITE = ("stop", "warn")
 
 
 class Classifier(L.LightningModule):
@@ -33,6 +41,13 @@ class Classifier(L.LightningModule):
         num_classes: number of classes (linked from the datamodule by the CLI). Default: 10.
         chunk_size: most samples per forward pass; larger updates accumulate gradients
             over chunks. Default: None (one pass per update).
+        nonfinite: what a NaN or infinite training loss does: 'stop' raises FloatingPointError
+            naming the update, 'warn' warns and trains on. Checked once per training step,
+            from the step's update losses. Default: 'stop'.
+
+    Under data parallelism (``--trainer.strategy ddp``) each process holds a share of every
+    update's samples and the gradients are averaged over all processes after each update
+    (``handgrad.distributed``), so the updates are those of one process on all the samples.
     """
 
     def __init__(
@@ -47,6 +62,7 @@ class Classifier(L.LightningModule):
         in_features: int = 64,
         num_classes: int = 10,
         chunk_size: int | None = None,
+        nonfinite: str = "stop",
     ):
         super().__init__()
         if loss not in COSTS:
@@ -55,6 +71,8 @@ class Classifier(L.LightningModule):
             raise ValueError(f"Classifier: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
             raise ValueError(f"Classifier: chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+        if nonfinite not in NONFINITE:
+            raise ValueError(f"Classifier: nonfinite must be one of {', '.join(NONFINITE)}; got {nonfinite!r}")
         self.save_hyperparameters(ignore=["network"])
         self.automatic_optimization = False
         if network is None:
@@ -64,9 +82,12 @@ class Classifier(L.LightningModule):
 
             network, self.swap_report = swap_modules(network)
         self.network = network
-        self.loss_name, self.backend, self.chunk_size = loss, backend, chunk_size
+        self.loss_name, self.backend, self.chunk_size, self.nonfinite = loss, backend, chunk_size, nonfinite
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        # means weighted by sample count, so that processes holding unequal shares give the global mean;
+        # a NaN loss is kept as NaN (torchmetrics' default drops it; its "disable" drops the weights)
+        self.val_loss, self.test_loss = (MeanMetric(nan_strategy=float("nan")) for _ in range(2))
 
     def forward(self, inputs):
         return self.network(inputs)
@@ -75,37 +96,70 @@ class Classifier(L.LightningModule):
     def _explicit_backprop(self):
         return isinstance(self.network, MLP) and self.network.uses_dense_stack
 
-    def _update_gradients(self, inputs, targets):
-        """Set every parameter's .grad to the gradient of the mean cost over this update's samples."""
+    def _update_gradients(self, inputs, targets, params, world):
+        """Set every parameter's .grad to the gradient of the mean cost over this update's samples
+        (over every process's samples when ``world`` > 1); return that mean cost."""
         self.current_update = (inputs, targets)  # read by callbacks at optimizer.step (handgrad.callbacks)
         size = len(inputs)
-        chunk = self.chunk_size or size
+        # alone, each chunk's cost is weighted by its share of the update; under data parallelism
+        # by its sample count (a summed cost), and average_update divides by the global count
+        weight = 1.0 / size if world == 1 else 1.0
+        chunk = self.chunk_size or max(size, 1)
         total = 0.0
         for start in range(0, size, chunk):
             x, y = inputs[start:start + chunk], targets[start:start + chunk]
             if self._explicit_backprop:
-                total = total + accumulate_gradients(self.network, x, y, self.loss_name, 1.0 / size)
+                total = total + accumulate_gradients(self.network, x, y, self.loss_name, weight)
             else:
-                # the chunk's mean cost, weighted by its share of the update
-                value = cost(self.network(x), y, self.loss_name, self.backend) * (len(x) / size)
+                # the chunk's mean cost, weighted as above
+                value = cost(self.network(x), y, self.loss_name, self.backend) * (len(x) * weight)
                 self.manual_backward(value)
                 total = total + value.detach()
+        if world > 1:
+            return distributed.average_update(params, total, size)
         return total
+
+    def _without_ddp_reducer(self):
+        """DDP's reducer would all-reduce the gradients autograd computes (the torch path) at every
+        backward: a second exchange on top of the one per update that _update_gradients makes."""
+        model = self._trainer.strategy.model if self._trainer is not None else None
+        return model.no_sync() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
 
     def training_step(self, block, batch_idx):
         optimizer = self.optimizers()
         inputs, targets, update_size = block["inputs"], block["targets"], block["update_size"]
-        starts = range(0, len(inputs), update_size)
-        losses = torch.empty(len(starts))
+        num_updates = block["num_updates"]  # the same on every process, even where a share is empty
+        losses = torch.empty(num_updates)
         params = [p for p in self.parameters() if p.requires_grad]
-        for index, start in enumerate(starts):
-            for param in params:  # what optimizer.zero_grad() does, without its per-call cost
-                param.grad = None
-            loss = self._update_gradients(inputs[start:start + update_size], targets[start:start + update_size])
-            optimizer.step()
-            losses[index] = loss
+        world = distributed.world_size()
+        with self._without_ddp_reducer():
+            for index in range(num_updates):
+                start = index * update_size
+                for param in params:  # what optimizer.zero_grad() does, without its per-call cost
+                    param.grad = None
+                loss = self._update_gradients(
+                    inputs[start:start + update_size], targets[start:start + update_size], params, world
+                )
+                optimizer.step()
+                losses[index] = loss
+        self._check_finite(losses, batch_idx)
         self.log("train_loss", losses.mean(), prog_bar=True)
         return {"update_losses": losses}
+
+    def _check_finite(self, losses, batch_idx):
+        """One check per block, on the block's losses: cheap next to the updates themselves."""
+        finite = torch.isfinite(losses)
+        if bool(finite.all()):
+            return
+        first = int((~finite).nonzero()[0])
+        update = self.global_step - len(losses) + first + 1  # global_step counts the updates taken
+        message = (
+            f"Classifier: the training loss is {float(losses[first])} at update {update} "
+            f"(epoch {self.current_epoch}, training step {batch_idx}); "
+        )
+        if self.nonfinite == "stop":
+            raise FloatingPointError(message + "stopping (model.nonfinite='warn' trains on)")
+        rank_zero_warn(message + "training on (model.nonfinite='warn')", category=RuntimeWarning)
 
     def on_train_epoch_end(self):
         scheduler = self.lr_schedulers()
@@ -116,10 +170,11 @@ class Classifier(L.LightningModule):
         inputs, targets = batch
         logits = self(inputs)
         loss = cost(logits, targets, self.loss_name, "torch")
-        metric = self.val_acc if stage == "val" else self.test_acc
-        metric(logits.argmax(1), targets)
-        self.log(f"{stage}_loss", loss, prog_bar=True)
-        self.log(f"{stage}_acc", metric, prog_bar=True)
+        accuracy, mean_loss = (self.val_acc, self.val_loss) if stage == "val" else (self.test_acc, self.test_loss)
+        accuracy(logits.argmax(1), targets)
+        mean_loss(loss, weight=len(targets))
+        self.log(f"{stage}_loss", mean_loss, prog_bar=True)
+        self.log(f"{stage}_acc", accuracy, prog_bar=True)
 
     def validation_step(self, batch, batch_idx):
         self._shared_step(batch, "val")
