@@ -50,9 +50,10 @@ def cost_and_logit_grad(logits, targets, name, scale):
 
 
 @torch.no_grad()
-def accumulate_gradients(mlp, inputs, targets, cost_name, scale):
-    """Add this chunk's gradients (cost times ``scale``) to each parameter's ``.grad``; return the cost."""
-    params = [p for layer in mlp.layers for p in (layer.weight, layer.bias)]
+def accumulate_gradients(mlp, inputs, targets, cost_name, scale, params=None):
+    """Add this chunk's gradients (cost times ``scale``) to each parameter's ``.grad``; return the cost.
+    ``params`` (W_1, b_1, ..., W_L, b_L) may be passed in to save looking them up every update."""
+    params = params or mlp.dense_params()
     logits, hiddens = stack_forward(inputs, mlp.activation, params)
     value, grad_logits = cost_and_logit_grad(logits, targets, cost_name, scale)
     needs = [False, False] + [True] * len(params)  # gradients of the parameters, not of the input

@@ -88,6 +88,15 @@ class Classifier(L.LightningModule):
         # means weighted by sample count, so that processes holding unequal shares give the global mean;
         # a NaN loss is kept as NaN (torchmetrics' default drops it; its "disable" drops the weights)
         self.val_loss, self.test_loss = (MeanMetric(nan_strategy=float("nan")) for _ in range(2))
+        # the current update's samples, for callbacks; a plain dict, since nn.Module's __setattr__
+        # costs more than a one-sample update can spare
+        self._update_record = {}
+        self._lean_steps = False
+
+    @property
+    def current_update(self):
+        """(inputs, targets) of the update being taken, or None before the first."""
+        return self._update_record.get("samples")
 
     def forward(self, inputs):
         return self.network(inputs)
@@ -96,10 +105,11 @@ class Classifier(L.LightningModule):
     def _explicit_backprop(self):
         return isinstance(self.network, MLP) and self.network.uses_dense_stack
 
-    def _update_gradients(self, inputs, targets, params, world):
+    def _update_gradients(self, inputs, targets, params, world, stack_params=None):
         """Set every parameter's .grad to the gradient of the mean cost over this update's samples
-        (over every process's samples when ``world`` > 1); return that mean cost."""
-        self.current_update = (inputs, targets)  # read by callbacks at optimizer.step (handgrad.callbacks)
+        (over every process's samples when ``world`` > 1); return that mean cost. ``stack_params``
+        are the MLP's (W_1, b_1, ...) for handgrad's explicit backprop, None for autograd."""
+        self._update_record["samples"] = (inputs, targets)  # read by callbacks at optimizer.step
         size = len(inputs)
         # alone, each chunk's cost is weighted by its share of the update; under data parallelism
         # by its sample count (a summed cost), and average_update divides by the global count
@@ -108,8 +118,8 @@ class Classifier(L.LightningModule):
         total = 0.0
         for start in range(0, size, chunk):
             x, y = inputs[start:start + chunk], targets[start:start + chunk]
-            if self._explicit_backprop:
-                total = total + accumulate_gradients(self.network, x, y, self.loss_name, weight)
+            if stack_params is not None:
+                total = total + accumulate_gradients(self.network, x, y, self.loss_name, weight, stack_params)
             else:
                 # the chunk's mean cost, weighted as above
                 value = cost(self.network(x), y, self.loss_name, self.backend) * (len(x) * weight)
@@ -125,6 +135,37 @@ class Classifier(L.LightningModule):
         model = self._trainer.strategy.model if self._trainer is not None else None
         return model.no_sync() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
 
+    def on_train_start(self):
+        self._lean_steps = self._nothing_hooks_optimizer_steps()
+
+    def _nothing_hooks_optimizer_steps(self):
+        """Whether updates may skip Lightning's and torch.optim's per-step machinery (hook calls,
+        profiler labels: more than a one-sample update of a small MLP costs). Only for handgrad's
+        own backprop and optimizers, on one process, with no step hook, callback or scheduler that
+        would miss a call; the update itself is the same either way."""
+        from torch.optim import optimizer as torch_optimizer
+
+        from handgrad.optim import HANDGRAD_OPTIMIZERS
+
+        optimizer = self.optimizers().optimizer
+        listening = [type(callback).on_before_optimizer_step is not L.Callback.on_before_optimizer_step
+                     for callback in self.trainer.callbacks]
+        return (
+            self._explicit_backprop
+            and isinstance(optimizer, HANDGRAD_OPTIMIZERS)
+            and self.trainer.world_size == 1
+            and not self.lr_schedulers()
+            and not any(listening)
+            and type(self).on_before_optimizer_step is L.LightningModule.on_before_optimizer_step
+            and not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
+            and not torch_optimizer._global_optimizer_pre_hooks and not torch_optimizer._global_optimizer_post_hooks
+        )
+
+    def _lean_step(self, optimizer, progress):
+        optimizer.apply_update()
+        progress.increment_ready()  # what LightningOptimizer.step counts: trainer.global_step
+        progress.increment_completed()
+
     def training_step(self, block, batch_idx):
         optimizer = self.optimizers()
         inputs, targets, update_size = block["inputs"], block["targets"], block["update_size"]
@@ -132,15 +173,20 @@ class Classifier(L.LightningModule):
         losses = torch.empty(num_updates)
         params = [p for p in self.parameters() if p.requires_grad]
         world = distributed.world_size()
+        stack_params = self.network.dense_params() if self._explicit_backprop else None
+        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
         with self._without_ddp_reducer():
             for index in range(num_updates):
                 start = index * update_size
                 for param in params:  # what optimizer.zero_grad() does, without its per-call cost
                     param.grad = None
                 loss = self._update_gradients(
-                    inputs[start:start + update_size], targets[start:start + update_size], params, world
+                    inputs[start:start + update_size], targets[start:start + update_size], params, world, stack_params
                 )
-                optimizer.step()
+                if self._lean_steps:
+                    self._lean_step(optimizer.optimizer, progress)
+                else:
+                    optimizer.step()
                 losses[index] = loss
         self._check_finite(losses, batch_idx)
         self.log("train_loss", losses.mean(), prog_bar=True)

@@ -44,6 +44,10 @@ class MLP(nn.Module):
         self.activation_fn = activations[activation]()
         self.activation, self.backend, self.fused = activation, backend, fused
 
+    def dense_params(self):
+        """(W_1, b_1, ..., W_L, b_L), the order DenseStackFunction takes them in."""
+        return [param for layer in self.layers for param in (layer.weight, layer.bias)]
+
     @property
     def uses_dense_stack(self):
         return self.backend == "handgrad" and self.fused

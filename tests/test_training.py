@@ -95,3 +95,32 @@ def test_mlp_backends_share_parameter_names_and_initialisation():
     assert ours.state_dict().keys() == theirs.state_dict().keys()
     for key in ours.state_dict():
         assert torch.equal(ours.state_dict()[key], theirs.state_dict()[key])
+
+
+class CountSteps(L.Callback):
+    """Listens at every optimizer step, which sends updates through Lightning's own step."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def on_before_optimizer_step(self, trainer, module, optimizer):
+        self.calls += 1
+
+
+@pytest.mark.parametrize("descent", ["stochastic", "minibatch"])
+def test_lean_updates_equal_lightning_steps(descent):
+    from training_helpers import quiet_trainer
+
+    results = []
+    for listener in (None, CountSteps()):
+        L.seed_everything(5, verbose=False)
+        data = DigitsDataModule(descent=descent, batch_size=10, val_fraction=0.0)
+        model = SGDClassifier(hidden_sizes=[30])
+        trainer = quiet_trainer(max_epochs=1, limit_val_batches=0, callbacks=[listener] if listener else [])
+        trainer.fit(model, data)
+        results.append((model, trainer.global_step, model._lean_steps))
+    (lean, lean_steps, lean_used), (hooked, hooked_steps, hooked_used) = results
+    assert lean_used and not hooked_used
+    assert lean_steps == hooked_steps == results[1][0].trainer.callbacks[0].calls > 0  # global_step counts updates
+    for a, b in zip(lean.parameters(), hooked.parameters()):
+        assert torch.equal(a, b)

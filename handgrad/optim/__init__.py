@@ -3,3 +3,4 @@ from handgrad.optim.adam import Adam
 from handgrad.optim.gradient_descent import GradientDescent
 
 __all__ = ["GradientDescent", "Adam"]
+HANDGRAD_OPTIMIZERS = (GradientDescent, Adam)

@@ -44,12 +44,19 @@ class GradientDescent(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
-    @torch.no_grad()
     def step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self.apply_update()
+        return loss
+
+    @torch.no_grad()
+    def apply_update(self):
+        """One update from each parameter's current ``.grad``: ``step()`` without a closure and
+        without torch.optim's per-step profiler label and hooks (the classifier's hot loop calls
+        this when no hook is registered)."""
         for group in self.param_groups:
             lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
             for param in group["params"]:
@@ -67,4 +74,3 @@ class GradientDescent(Optimizer):
                         velocity.mul_(momentum).add_(direction, alpha=1 - group["dampening"])
                     direction = direction.add(velocity, alpha=momentum) if group["nesterov"] else velocity
                 param.add_(direction, alpha=-lr)
-        return loss
