@@ -117,7 +117,7 @@ class Classifier(L.LightningModule):
         chunk = self.chunk_size or max(size, 1)
         total = 0.0
         for start in range(0, size, chunk):
-            x, y = inputs[start:start + chunk], targets[start:start + chunk]
+            x, y = (inputs, targets) if chunk >= size else (inputs[start:start + chunk], targets[start:start + chunk])
             if stack_params is not None:
                 total = total + accumulate_gradients(self.network, x, y, self.loss_name, weight, stack_params)
             else:
@@ -170,7 +170,7 @@ class Classifier(L.LightningModule):
         optimizer = self.optimizers()
         inputs, targets, update_size = block["inputs"], block["targets"], block["update_size"]
         num_updates = block["num_updates"]  # the same on every process, even where a share is empty
-        losses = torch.empty(num_updates)
+        losses = []
         params = [p for p in self.parameters() if p.requires_grad]
         world = distributed.world_size()
         stack_params = self.network.dense_params() if self._explicit_backprop else None
@@ -187,7 +187,8 @@ class Classifier(L.LightningModule):
                     self._lean_step(optimizer.optimizer, progress)
                 else:
                     optimizer.step()
-                losses[index] = loss
+                losses.append(loss)
+        losses = torch.stack([torch.as_tensor(loss, dtype=torch.float32) for loss in losses]) if losses else torch.empty(0)
         self._check_finite(losses, batch_idx)
         self.log("train_loss", losses.mean(), prog_bar=True)
         return {"update_losses": losses}

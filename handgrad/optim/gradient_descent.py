@@ -59,6 +59,11 @@ class GradientDescent(Optimizer):
         this when no hook is registered)."""
         for group in self.param_groups:
             lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
+            if momentum == 0 and weight_decay == 0:
+                # plain theta <- theta - lr g for the whole group in one call (as torch.optim's foreach=True)
+                params = [param for param in group["params"] if param.grad is not None]
+                torch._foreach_add_(params, [param.grad for param in params], alpha=-lr)
+                continue
             for param in group["params"]:
                 if param.grad is None:
                     continue
