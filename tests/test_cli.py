@@ -84,3 +84,18 @@ def test_bad_config_from_the_command_line_exits_non_zero(tmp_path):
 def test_python_dash_m_and_console_script_help(tmp_path):
     result = handgrad("--help", cwd=tmp_path)
     assert result.returncode == 0 and "fit" in result.stdout and "test" in result.stdout
+
+
+def test_torchvision_mlp_config_trains_with_handgrad_swapped_in(tmp_path, capsys):
+    from handgrad.cli import HandgradCLI
+    from handgrad.lightning import Classifier
+
+    config = str(ROOT / "experiments" / "configs" / "digits_torchvision_mlp.yaml")
+    cli = HandgradCLI(Classifier, subclass_mode_data=True, run=False,
+                      args=["--config", config, "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
+                            "--trainer.default_root_dir", str(tmp_path)])
+    report = str(cli.model.swap_report)
+    assert "handgrad.nn.Linear" in report and "handgrad.nn.ReLU" in report and "no handgrad twin" in report
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert cli.trainer.global_step > 0
+    assert type(cli.model.network[0]).__module__.startswith("handgrad.nn")

@@ -1,14 +1,14 @@
-"""The convolutional digit classifier over three seeds, through the handgrad command.
+"""A config's test accuracy over three seeds, through the handgrad command.
 
-For each seed, ``handgrad fit --config experiments/configs/digits_cnn.yaml --seed_everything S``
-trains handgrad.models.SmallCNN (its wall time, start-up included, is the fit time), then
+For each seed, ``handgrad fit --config CONFIG --seed_everything S`` trains the config's
+network (its wall time, start-up included, is the fit time), then
 ``handgrad test --ckpt_path <run>/checkpoints/best.ckpt`` tests the checkpoint chosen on
-validation. Each command runs with OMP_NUM_THREADS=1 (see the config). The seed sets the
-initial weights and the dropout masks; the split and the shuffling are the datamodule's own
+validation. Each command runs with OMP_NUM_THREADS=1 (the networks are small). The seed sets
+the initial weights and the dropout masks; the split and the shuffling are the datamodule's own
 (seed 0) in every run. The table of per-seed test accuracies, their mean and the fit times
-goes to experiments/results/digits_cnn_seeds.md.
+goes to experiments/results/<config name>_seeds.md.
 
-To run:  .venv/bin/python experiments/cnn_seeds.py [--seeds 1 2 3] [--out experiments/results/digits_cnn_seeds.md]
+To run:  .venv/bin/python experiments/seeds.py [--config experiments/configs/digits_cnn.yaml] [--seeds 1 2 3]
 """
 import argparse
 import os
@@ -34,7 +34,7 @@ def handgrad(*args):
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
-        raise SystemExit(f"cnn_seeds: {' '.join(args[:3])} failed:\n{result.stderr[-3000:]}")
+        raise SystemExit(f"seeds: {' '.join(args[:3])} failed:\n{result.stderr[-3000:]}")
     return result.stdout, seconds
 
 
@@ -42,7 +42,7 @@ def metric(stdout, name):
     """A metric's value from the table Lightning prints after `handgrad test`."""
     match = re.search(rf"\b{name}\b\W+([0-9.]+)", stdout)
     if match is None:
-        raise SystemExit(f"cnn_seeds: no {name} in the test output:\n{stdout[-2000:]}")
+        raise SystemExit(f"seeds: no {name} in the test output:\n{stdout[-2000:]}")
     return float(match.group(1))
 
 
@@ -55,14 +55,17 @@ def best_epoch(checkpoint):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default=CONFIG)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    parser.add_argument("--out", type=Path, default=Path("experiments/results/digits_cnn_seeds.md"))
+    parser.add_argument("--out", type=Path, default=None, help="default: experiments/results/<config>_seeds.md")
     args = parser.parse_args()
+    name = Path(args.config).stem
+    args.out = args.out or Path(f"experiments/results/{name}_seeds.md")
 
     rows = []
     for seed in args.seeds:
-        run = f"runs/digits_cnn_seeds/seed{seed}"
-        common = ["--config", CONFIG, "--seed_everything", str(seed), "--trainer.default_root_dir", run]
+        run = f"runs/{name}_seeds/seed{seed}"
+        common = ["--config", args.config, "--seed_everything", str(seed), "--trainer.default_root_dir", run]
         _, fit_seconds = handgrad("fit", *common)
         checkpoint = ROOT / run / "checkpoints" / "best.ckpt"
         epoch, val_loss = best_epoch(checkpoint)
@@ -73,11 +76,11 @@ def main():
     accuracies = [row[1] for row in rows]
     fits = [row[5] for row in rows]
     lines = [
-        f"`{CONFIG}` (handgrad.models.SmallCNN), `handgrad fit` then `handgrad test` on the checkpoint "
-        f"with the lowest validation loss; torch {torch.__version__}, OMP_NUM_THREADS=1, "
+        f"`{args.config}`: `handgrad fit` then `handgrad test` on the checkpoint "
+        f"its ModelCheckpoint chose on validation; torch {torch.__version__}, OMP_NUM_THREADS=1, "
         f"{os.cpu_count()} CPUs shared with other jobs, {platform.machine()}.",
         "",
-        "| seed | test_acc | test_loss | best epoch | val_loss there | fit (s) |",
+        "| seed | test_acc | test_loss | best epoch | monitored score there | fit (s) |",
         "|---:|---:|---:|---:|---:|---:|",
     ]
     for seed, acc, loss, epoch, val_loss, seconds in rows:
