@@ -95,7 +95,7 @@ def test_torchvision_mlp_config_trains_with_handgrad_swapped_in(tmp_path, capsys
                       args=["--config", config, "--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false",
                             "--trainer.default_root_dir", str(tmp_path)])
     report = str(cli.model.swap_report)
-    assert "handgrad.nn.Linear" in report and "handgrad.nn.ReLU" in report and "no handgrad twin" in report
+    assert "handgrad.nn.Linear" in report and "handgrad.nn.ReLU" in report and "5 swapped, 0 left" in report
     cli.trainer.fit(cli.model, cli.datamodule)
     assert cli.trainer.global_step > 0
     assert type(cli.model.network[0]).__module__.startswith("handgrad.nn")
