@@ -145,14 +145,14 @@ class Classifier(L.LightningModule):
         would miss a call; the update itself is the same either way."""
         from torch.optim import optimizer as torch_optimizer
 
-        from handgrad.optim import HANDGRAD_OPTIMIZERS
+        from handgrad.optim import HandgradOptimizer
 
         optimizer = self.optimizers().optimizer
         listening = [type(callback).on_before_optimizer_step is not L.Callback.on_before_optimizer_step
                      for callback in self.trainer.callbacks]
         return (
             self._explicit_backprop
-            and isinstance(optimizer, HANDGRAD_OPTIMIZERS)
+            and isinstance(optimizer, HandgradOptimizer)
             and self.trainer.world_size == 1
             and not self.lr_schedulers()
             and not any(listening)

@@ -2,12 +2,12 @@
 import math
 
 import torch
-from torch.optim import Optimizer
 
 from handgrad.optim._checks import check_real
+from handgrad.optim.base import HandgradOptimizer
 
 
-class Adam(Optimizer):
+class Adam(HandgradOptimizer):
     r"""Adam (Kingma and Ba, 2015) with optional L2 weight decay.
 
     For each parameter with gradient :math:`g` (plus :math:`\lambda \theta` if weight_decay),
@@ -41,19 +41,8 @@ class Adam(Optimizer):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        self.apply_update()
-        return loss
-
     @torch.no_grad()
     def apply_update(self):
-        """One update from each parameter's current ``.grad``: ``step()`` without a closure and
-        without torch.optim's per-step profiler label and hooks (the classifier's hot loop calls
-        this when no hook is registered)."""
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for param in group["params"]:

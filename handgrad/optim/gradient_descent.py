@@ -1,11 +1,11 @@
 """Gradient descent: step against the gradient, optionally with momentum (torch.optim.SGD's rule)."""
 import torch
-from torch.optim import Optimizer
 
 from handgrad.optim._checks import check_real
+from handgrad.optim.base import HandgradOptimizer
 
 
-class GradientDescent(Optimizer):
+class GradientDescent(HandgradOptimizer):
     r"""Gradient descent with optional momentum, Nesterov momentum and L2 weight decay.
 
     For each parameter :math:`\theta` with gradient :math:`g`:
@@ -44,19 +44,8 @@ class GradientDescent(Optimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        self.apply_update()
-        return loss
-
     @torch.no_grad()
     def apply_update(self):
-        """One update from each parameter's current ``.grad``: ``step()`` without a closure and
-        without torch.optim's per-step profiler label and hooks (the classifier's hot loop calls
-        this when no hook is registered)."""
         for group in self.param_groups:
             lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
             if momentum == 0 and weight_decay == 0:
