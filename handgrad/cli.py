@@ -150,6 +150,12 @@ class HandgradCLI(LightningCLI):
 
 
 def main(args=None):
+    """The ``handgrad`` command: runs it on ``args`` (default: the command line). Returns None,
+    so that the console script's ``sys.exit(main())`` exits 0 when the run succeeds."""
+    run(args)
+
+
+def run(args=None):
     """Runs the command on ``args`` (default: the command line); returns the HandgradCLI."""
     try:
         return HandgradCLI(

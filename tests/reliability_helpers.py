@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from handgrad.cli import main
+from handgrad.cli import run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,7 +113,7 @@ def run_cli(args):
     argv, sys.argv = sys.argv, ["handgrad"]  # as on a command line: no pytest arguments beside args
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
-            cli = main(args)
+            cli = run(args)
         except SystemExit as exit:
             status = exit.code
         finally:

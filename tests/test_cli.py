@@ -11,15 +11,18 @@ CONFIG = str(ROOT / "experiments" / "configs" / "digits.yaml")
 QUICK = ["--trainer.max_epochs", "1", "--trainer.enable_progress_bar", "false", "--model.hidden_sizes", "[16]"]
 
 
-def handgrad(*args, cwd):
+def handgrad(*args, cwd, console_script=False):
+    """``python -m handgrad ...``, or the installed ``handgrad`` console script (which exits with
+    whatever main() returns)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "handgrad", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    command = [str(Path(sys.executable).parent / "handgrad")] if console_script else [sys.executable, "-m", "handgrad"]
+    return subprocess.run([*command, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_fit_then_test_prints_test_accuracy(tmp_path):
     root = str(tmp_path / "run")
-    fit = handgrad("fit", "--config", CONFIG, *QUICK, "--trainer.default_root_dir", root, cwd=tmp_path)
+    fit = handgrad("fit", "--config", CONFIG, *QUICK, "--trainer.default_root_dir", root, cwd=tmp_path,
+                   console_script=(Path(sys.executable).parent / "handgrad").exists())
     assert fit.returncode == 0, fit.stderr[-2000:]
     best = tmp_path / "run" / "checkpoints" / "best.ckpt"
     assert best.exists() and (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
