@@ -48,7 +48,7 @@ def metric(stdout, name):
 
 def best_epoch(checkpoint):
     """The epoch (counting from 1) of the checkpoint ModelCheckpoint kept, and its monitored score."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)  # handgrad checkpoints are plain
     callback = next(v for k, v in state["callbacks"].items() if k.startswith("ModelCheckpoint"))
     return state["epoch"] + 1, float(callback["best_model_score"])
 
