@@ -1,10 +1,9 @@
 """handgrad.nn.Conv2d: torch.nn.Conv2d's signature, parameters and initialisation."""
-import math
-
 import torch
 from torch import nn
 
 from handgrad import functional as F
+from handgrad.nn.init import reset_like_torch
 
 
 def _pair(value):
@@ -98,12 +97,7 @@ class Conv2d(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # torch.nn.Conv2d's scheme: kaiming_uniform_(a=sqrt(5)) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * self.kernel_size[0] * self.kernel_size[1]
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            nn.init.uniform_(self.bias, -bound, bound)
+        reset_like_torch(self.weight, self.bias)
 
     def forward(self, input):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)

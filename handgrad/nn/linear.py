@@ -1,10 +1,9 @@
 """handgrad.nn.Linear: torch.nn.Linear's signature, parameters and initialisation."""
-import math
-
 import torch
 from torch import nn
 
 from handgrad.functional import linear
+from handgrad.nn.init import reset_like_torch
 
 
 class Linear(nn.Module):
@@ -46,12 +45,7 @@ class Linear(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # torch.nn.Linear's scheme: kaiming_uniform_(a=sqrt(5)) gives U(-1/sqrt(in), 1/sqrt(in))
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.in_features
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            nn.init.uniform_(self.bias, -bound, bound)
+        reset_like_torch(self.weight, self.bias)
 
     def forward(self, input):
         return linear(input, self.weight, self.bias)
