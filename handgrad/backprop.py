@@ -29,6 +29,16 @@ def cost(logits, targets, name, backend="handgrad"):
     return F.mse_loss(F.sigmoid(logits), one_hot)
 
 
+def _log_softmax_rows(logits):
+    """log_softmax along dim 1. torch's kernel walks the rows one by one, which for many rows of
+    a few classes (a batch update of the digits: 1,437 x 10) costs 4 times x - logsumexp(x);
+    both subtract the row's maximum first, so both are stable."""
+    rows, classes = logits.shape
+    if classes <= 32 and rows >= 128:
+        return logits - torch.logsumexp(logits, 1, keepdim=True)
+    return torch.log_softmax(logits, 1)
+
+
 def cost_and_logit_grad(logits, targets, name, scale):
     """The cost summed over the samples times ``scale``, and its gradient w.r.t. the logits.
 
@@ -36,7 +46,7 @@ def cost_and_logit_grad(logits, targets, name, scale):
     none of their options: this runs once per update, where every small op counts.
     """
     if name in ("cross_entropy", "nll"):  # nll after log_softmax is the same cost as cross-entropy
-        log_prob = torch.log_softmax(logits, 1)
+        log_prob = _log_softmax_rows(logits)
         rows = targets[:, None]
         value = log_prob.gather(1, rows).sum() * -scale  # -sum_n log p[n, y_n]
         grad = log_prob.exp_().mul_(scale)  # softmax ...

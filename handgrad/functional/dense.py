@@ -47,7 +47,7 @@ class DenseStackFunction(Function):
     @staticmethod
     def forward(input, activation, *params):
         output, hiddens = stack_forward(input, activation, params)
-        return (output, *hiddens)
+        return (output.contiguous(), *hiddens)  # logits laid out as torch's linear gives them
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -74,7 +74,9 @@ def stack_forward(input, activation, params):
     num_layers = len(params) // 2
     for layer in range(num_layers):
         weight, bias = params[2 * layer], params[2 * layer + 1]
-        pre_activation = torch.addmm(bias, hidden, weight.t())  # (N, in) @ (in, out) + (out,)
+        # z = h W^T + b, computed as its transpose W h^T + b and viewed back as (N, out): with the
+        # samples along the long, contiguous side, MKL's product runs 1.5 to 4 times faster here
+        pre_activation = torch.addmm(bias[:, None], weight, hidden.t()).t()  # (out, in) @ (in, N) -> (N, out)
         if layer == num_layers - 1:
             return pre_activation, hiddens
         hidden = apply_activation(pre_activation)  # in place: pre_activation is fresh
@@ -103,7 +105,8 @@ def stack_backprop(grad_output, input, hiddens, weights, activation, grad_hidden
                 grad_params[2 * layer + 1] = delta.sum(0)  # (N, out) -> (out,)
         if layer == 0:
             break
-        grad_hidden = None if delta is None else delta.matmul(weight)  # (N, out) @ (out, in) -> (N, in)
+        # delta W, as its transpose W^T delta^T (the samples along the long side again)
+        grad_hidden = None if delta is None else weight.t().matmul(delta.t()).t()  # (N, out) @ (out, in) -> (N, in)
         extra = grad_hiddens[layer - 1]
         if extra is not None:
             grad_hidden = extra if grad_hidden is None else grad_hidden + extra
