@@ -7,6 +7,7 @@ backward. A second table gives the fixed cost per call at batch 1; a third, conv
 ResNet-like layer (batch 32, 64 -> 64 channels, 32x32, 3x3 kernel, padding 1).
 
 To run:  .venv/bin/python experiments/bench_ops.py [--repeats 30] [--out experiments/results/bench_ops.md]
+         python experiments/bench_ops.py --device cuda   # on a GPU: experiments/results/bench_ops_cuda.md
          .venv/bin/python experiments/bench_ops.py --only conv2d --threads 1   # the third table only, printed
 """
 import argparse
@@ -82,6 +83,8 @@ def step(fn, args, grad_output):
         a.grad = None
     out = fn(*args)
     out.backward(grad_output)
+    if out.is_cuda:
+        torch.cuda.synchronize()  # a GPU runs kernels asynchronously: time them to the end
 
 
 def saved_bytes(fn, args):
@@ -149,10 +152,13 @@ def main():
                         help="where to write the tables; default experiments/results/bench_ops.md, "
                              "none with --only (printed only)")
     parser.add_argument("--only", choices=["conv2d"], default=None, help="run only this table")
+    parser.add_argument("--device", default="cpu", help="where the tensors live: cpu, or cuda on a GPU machine")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    header = (f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, "
-              f"median of {args.repeats} paired repeats")
+    torch.set_default_device(args.device)
+    where = (f"{torch.get_num_threads()} threads" if args.device == "cpu"
+             else torch.cuda.get_device_name(torch.device(args.device)))
+    header = f"torch {torch.__version__}, {where}, float32, median of {args.repeats} paired repeats"
     conv_title = "Convolution: forward + backward of a ResNet-like layer"
     if args.only == "conv2d":
         text = "\n\n".join([header, table(conv_title, run_cases(conv_cases(), args.repeats), "ms", 1e3)])
@@ -161,7 +167,8 @@ def main():
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(text + "\n")
         return
-    out = args.out or Path("experiments/results/bench_ops.md")
+    out = args.out or Path("experiments/results/bench_ops.md" if args.device == "cpu" else
+                           "experiments/results/bench_ops_cuda.md")
     # linear: batch 256, 784 -> 512; activations 4096x1024; costs batch 4096 x 1000 classes
     big = run(256, (4096, 1024), (784, 512), args.repeats)
     big = [r if not r[0].endswith(("loss", ")", "logits")) else r for r in big]

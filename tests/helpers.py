@@ -10,7 +10,7 @@ def forward_and_grads(fn, args):
     """Output of fn(*args) and the gradient of every differentiable input for a fixed upstream gradient."""
     out = fn(*args)
     inputs = differentiable(args)
-    upstream = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+    upstream = torch.linspace(-1, 1, out.numel(), dtype=out.dtype, device=out.device).reshape(out.shape)
     grads = torch.autograd.grad(out, inputs, upstream, allow_unused=True)
     return out.detach(), grads
 
