@@ -41,12 +41,31 @@ def _ignored_rows_zero(scale, keep):
 
 
 def _target_weights(target, weight, ignore_index, dtype):
-    """Per-sample weight w[y_n] (0 where y_n == ignore_index) and targets safe to index with."""
+    """Targets safe to index with, the 0/1 mask of kept rows, each sample's weight w[y_n] (0 where
+    y_n == ignore_index) and the weights' sum, which the mean divides by.
+
+    ``ignore_index`` None means the caller saw that no row is ignored: the mask is then None,
+    and so is the weight when there are no class weights (None stands for all ones), which
+    spares the per-row bookkeeping in the common case.
+    """
+    if ignore_index is None:
+        target_weight = None if weight is None else weight[target]
+        return target, None, target_weight, len(target) if target_weight is None else target_weight.sum()
     keep = target != ignore_index
     safe_target = target.masked_fill(~keep, 0)
     keep = keep.to(dtype)
     target_weight = keep if weight is None else weight[safe_target] * keep
-    return safe_target, keep, target_weight
+    return safe_target, keep, target_weight, target_weight.sum()
+
+
+def _times(value, factor):
+    """value * factor, where a None factor stands for all ones."""
+    return value if factor is None else value * factor
+
+
+def _column(values, rows):
+    """Per-row values as an (N, 1) column: a 0-d value (the same for every row) is expanded."""
+    return values[:, None] if values.dim() == 1 else values.expand(rows, 1)
 
 
 class MSELossFunction(Function):
@@ -86,9 +105,9 @@ class NLLLossFunction(Function):
 
     @staticmethod
     def forward(input, target, weight, ignore_index, reduction):
-        safe_target, _, target_weight = _target_weights(target, weight, ignore_index, input.dtype)
+        safe_target, _, target_weight, total = _target_weights(target, weight, ignore_index, input.dtype)
         picked = input.gather(1, safe_target[:, None])[:, 0]  # (N, C) -> (N,)
-        return _reduce(-target_weight * picked, reduction, target_weight.sum())
+        return _reduce(-_times(picked, target_weight), reduction, total)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -101,9 +120,11 @@ class NLLLossFunction(Function):
         input, target, weight = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
             return None, None, None, None, None
-        safe_target, keep, target_weight = _target_weights(target, weight, ctx.ignore_index, input.dtype)
-        scale = _ignored_rows_zero(_scale(grad_output, ctx.reduction, target_weight.sum()), keep)
-        picked_grad = (-target_weight * scale)[:, None]  # (N, 1)
+        safe_target, keep, target_weight, total = _target_weights(target, weight, ctx.ignore_index, input.dtype)
+        scale = _scale(grad_output, ctx.reduction, total)  # 0-d, or (N,) for 'none'
+        if keep is not None:
+            scale = _ignored_rows_zero(scale, keep)
+        picked_grad = _column(-_times(scale, target_weight), len(target))  # (N, 1)
         grad_input = torch.zeros_like(input).scatter_(1, safe_target[:, None], picked_grad)
         return grad_input, None, None, None, None
 
@@ -124,13 +145,13 @@ class CrossEntropyFunction(Function):
     @staticmethod
     def forward(input, target, weight, ignore_index, reduction, label_smoothing):
         log_prob = torch.log_softmax(input, 1)
-        safe_target, keep, target_weight = _target_weights(target, weight, ignore_index, input.dtype)
+        safe_target, keep, target_weight, total = _target_weights(target, weight, ignore_index, input.dtype)
         picked = log_prob.gather(1, safe_target[:, None])[:, 0]  # (N, C) -> (N,)
-        loss = -(1 - label_smoothing) * target_weight * picked
+        loss = -(1 - label_smoothing) * _times(picked, target_weight)
         if label_smoothing > 0:
             all_classes = log_prob.sum(1) if weight is None else log_prob.matmul(weight)  # (N,)
-            loss = loss - label_smoothing / input.shape[1] * keep * all_classes
-        return _reduce(loss, reduction, target_weight.sum()), log_prob
+            loss = loss - label_smoothing / input.shape[1] * _times(all_classes, keep)
+        return _reduce(loss, reduction, total), log_prob
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -155,17 +176,19 @@ class CrossEntropyFunction(Function):
 
 def cross_entropy_grad(log_prob, target, weight, ignore_index, reduction, label_smoothing, grad_output):
     """dL/dx of the class-index cross-entropy, from log p: (sum_c q_c) p - q, times the upstream gradient."""
-    num_classes, smoothing = log_prob.shape[1], label_smoothing
-    safe_target, keep, target_weight = _target_weights(target, weight, ignore_index, log_prob.dtype)
-    scale = _ignored_rows_zero(_scale(grad_output, reduction, target_weight.sum()), keep)  # (N,)
-    # q_n summed over classes: (1-eps) w_y + eps/C * sum(w)
+    (rows, num_classes), smoothing = log_prob.shape, label_smoothing
+    safe_target, keep, target_weight, total = _target_weights(target, weight, ignore_index, log_prob.dtype)
+    scale = _scale(grad_output, reduction, total)  # 0-d, or (N,) for 'none'
+    if keep is not None:
+        scale = _ignored_rows_zero(scale, keep)
+    # q_n summed over classes: (1-eps) w_y + eps/C * sum(w), on kept rows
     total_weight = num_classes if weight is None else weight.sum()
-    row_sum = (1 - smoothing) * target_weight + smoothing / num_classes * total_weight * keep
-    grad_input = owned(torch.exp(log_prob)).mul_((scale * row_sum)[:, None])  # p * (N, 1)
+    row_sum = (1 - smoothing) * _times(1.0, target_weight) + smoothing / num_classes * _times(total_weight, keep)
+    grad_input = owned(torch.exp(log_prob)).mul_(_column(scale * row_sum, rows))  # p * (N, 1)
     if smoothing > 0:
         class_weight = 1.0 if weight is None else weight
-        grad_input.sub_((scale * keep * smoothing / num_classes)[:, None] * class_weight)
-    picked_grad = (-(1 - smoothing) * scale * target_weight)[:, None]  # (N, 1)
+        grad_input.sub_(_column(_times(scale, keep) * (smoothing / num_classes), rows) * class_weight)
+    picked_grad = _column(-(1 - smoothing) * _times(scale, target_weight), rows)  # (N, 1)
     return grad_input.scatter_add_(1, safe_target[:, None], picked_grad)
 
 
@@ -374,6 +397,8 @@ def _check_class_weight(op, weight, input):
 
 
 def _check_class_target(op, input, target, ignore_index):
+    """Check the class-index target; return the ignore_index for the Function: None when no
+    target can equal it (the Function then skips the per-row bookkeeping)."""
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"{op}: ignore_index must be an int, got {type(ignore_index).__name__}")
     if target.dtype.is_floating_point or target.dtype == torch.bool or target.is_complex():
@@ -384,8 +409,13 @@ def _check_class_target(op, input, target, ignore_index):
             f"{op}: target of class indices must have shape {tuple(expected)} for input {tuple(input.shape)}, "
             f"got {tuple(target.shape)}"
         )
-    if data_checks_enabled() and target.numel() > 0:
-        num_classes = input.shape[-1]
+    if not data_checks_enabled():  # inside vmap or grad: values cannot be read
+        return ignore_index
+    if target.numel() == 0:
+        return None
+    num_classes = input.shape[-1]
+    low, high = torch.stack(torch.aminmax(target)).tolist()  # one pass, one read of two numbers
+    if low < 0 or high >= num_classes:
         bad = ((target < 0) | (target >= num_classes)) & (target != ignore_index)
         if bad.any():
             value = int(target[bad].flatten()[0])
@@ -393,6 +423,7 @@ def _check_class_target(op, input, target, ignore_index):
                 f"{op}: target holds class index {value}, expected indices in [0, {num_classes}) "
                 f"or ignore_index={ignore_index}"
             )
+    return ignore_index if low <= ignore_index <= high else None
 
 
 def _as_batch(input, target):
@@ -419,7 +450,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _check_common(op, input, target, reduction, size_average, reduce)
     _check_class_input(op, input)
     _check_class_weight(op, weight, input)
-    _check_class_target(op, input, target, ignore_index)
+    ignore_index = _check_class_target(op, input, target, ignore_index)
     batch_input, batch_target = _as_batch(input, target.long())
     loss = NLLLossFunction.apply(batch_input, batch_target, weight, ignore_index, reduction)
     return _unbatch(loss, input.dim(), reduction)
@@ -444,7 +475,7 @@ def cross_entropy(
         batch_input, batch_target = _as_batch(input, target)
         loss, _ = SoftCrossEntropyFunction.apply(batch_input, batch_target, weight, reduction, label_smoothing)
     else:
-        _check_class_target(op, input, target, ignore_index)
+        ignore_index = _check_class_target(op, input, target, ignore_index)
         batch_input, batch_target = _as_batch(input, target.long())
         loss, _ = CrossEntropyFunction.apply(
             batch_input, batch_target, weight, ignore_index, reduction, label_smoothing
