@@ -12,6 +12,7 @@ import torch.nn.functional as TF
 import handgrad.functional as HF
 from handgrad.functional.activation import sigmoid_derivative
 from handgrad.functional.dense import stack_backprop, stack_forward
+from handgrad.grad_mode import without_graph
 
 COSTS = ("cross_entropy", "nll", "mse")
 
@@ -59,7 +60,7 @@ def cost_and_logit_grad(logits, targets, name, scale):
     return value, error.mul_(2 * per_class).mul_(sigmoid_derivative(output))
 
 
-@torch.no_grad()
+@without_graph
 def accumulate_gradients(mlp, inputs, targets, cost_name, scale, params=None):
     """Add this chunk's gradients (cost times ``scale``) to each parameter's ``.grad``; return the cost.
     ``params`` (W_1, b_1, ..., W_L, b_L) may be passed in to save looking them up every update."""

@@ -115,6 +115,8 @@ class Classifier(L.LightningModule):
         # by its sample count (a summed cost), and average_update divides by the global count
         weight = 1.0 / size if world == 1 else 1.0
         chunk = self.chunk_size or max(size, 1)
+        if stack_params is not None and chunk >= size and world == 1:  # the common case, one pass
+            return accumulate_gradients(self.network, inputs, targets, self.loss_name, weight, stack_params)
         total = 0.0
         for start in range(0, size, chunk):
             x, y = (inputs, targets) if chunk >= size else (inputs[start:start + chunk], targets[start:start + chunk])
@@ -175,7 +177,9 @@ class Classifier(L.LightningModule):
         world = distributed.world_size()
         stack_params = self.network.dense_params() if self._explicit_backprop else None
         progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
-        with self._without_ddp_reducer():
+        # lean updates record no graph: grad mode off once for the block, not per call
+        no_graph = torch.no_grad() if self._lean_steps else contextlib.nullcontext()
+        with self._without_ddp_reducer(), no_graph:
             for index in range(num_updates):
                 start = index * update_size
                 for param in params:  # what optimizer.zero_grad() does, without its per-call cost

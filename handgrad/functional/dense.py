@@ -67,6 +67,26 @@ class DenseStackFunction(Function):
         return (grad_input, None, *grad_params)
 
 
+# From this many samples on, MKL multiplies faster with the samples along the long, contiguous
+# side: h W^T computed as (W h^T)^T took 114 us instead of 201 us for 1437 x 64 -> 30 here;
+# below about 100 samples the plain product is the faster one.
+TRANSPOSED_FROM = 128
+
+
+def _affine(hidden, weight, bias):
+    """h W^T + b: (N, in) @ (in, out) + (out,) -> (N, out)."""
+    if len(hidden) >= TRANSPOSED_FROM:
+        return torch.addmm(bias[:, None], weight, hidden.t()).t()  # (out, in) @ (in, N), viewed as (N, out)
+    return torch.addmm(bias, hidden, weight.t())
+
+
+def _times_weight(delta, weight):
+    """delta W: (N, out) @ (out, in) -> (N, in)."""
+    if len(delta) >= TRANSPOSED_FROM:
+        return weight.t().matmul(delta.t()).t()  # (in, out) @ (out, N), viewed as (N, in)
+    return delta.matmul(weight)
+
+
 def stack_forward(input, activation, params):
     """Logits z_L and the hidden activations h_1 .. h_{L-1}; params = (W_1, b_1, ..., W_L, b_L)."""
     apply_activation = ACTIVATIONS[activation][0]
@@ -74,9 +94,7 @@ def stack_forward(input, activation, params):
     num_layers = len(params) // 2
     for layer in range(num_layers):
         weight, bias = params[2 * layer], params[2 * layer + 1]
-        # z = h W^T + b, computed as its transpose W h^T + b and viewed back as (N, out): with the
-        # samples along the long, contiguous side, MKL's product runs 1.5 to 4 times faster here
-        pre_activation = torch.addmm(bias[:, None], weight, hidden.t()).t()  # (out, in) @ (in, N) -> (N, out)
+        pre_activation = _affine(hidden, weight, bias)  # (N, in) -> (N, out)
         if layer == num_layers - 1:
             return pre_activation, hiddens
         hidden = apply_activation(pre_activation)  # in place: pre_activation is fresh
@@ -105,8 +123,7 @@ def stack_backprop(grad_output, input, hiddens, weights, activation, grad_hidden
                 grad_params[2 * layer + 1] = delta.sum(0)  # (N, out) -> (out,)
         if layer == 0:
             break
-        # delta W, as its transpose W^T delta^T (the samples along the long side again)
-        grad_hidden = None if delta is None else weight.t().matmul(delta.t()).t()  # (N, out) @ (out, in) -> (N, in)
+        grad_hidden = None if delta is None else _times_weight(delta, weight)  # (N, out) -> (N, in)
         extra = grad_hiddens[layer - 1]
         if extra is not None:
             grad_hidden = extra if grad_hidden is None else grad_hidden + extra

@@ -3,6 +3,7 @@ import math
 
 import torch
 
+from handgrad.grad_mode import without_graph
 from handgrad.optim._checks import check_real
 from handgrad.optim.base import HandgradOptimizer
 
@@ -41,7 +42,7 @@ class Adam(HandgradOptimizer):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
-    @torch.no_grad()
+    @without_graph
     def apply_update(self):
         for group in self.param_groups:
             beta1, beta2 = group["betas"]

@@ -1,6 +1,7 @@
 """Gradient descent: step against the gradient, optionally with momentum (torch.optim.SGD's rule)."""
 import torch
 
+from handgrad.grad_mode import without_graph
 from handgrad.optim._checks import check_real
 from handgrad.optim.base import HandgradOptimizer
 
@@ -44,7 +45,7 @@ class GradientDescent(HandgradOptimizer):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
-    @torch.no_grad()
+    @without_graph
     def apply_update(self):
         for group in self.param_groups:
             lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
