@@ -4,7 +4,8 @@ The [64, 30, 10] sigmoid network on the 1,437 (80%) training digits, learning ra
 - handgrad: the CLI's own training path (Classifier + DigitsDataModule under a Lightning
   Trainer, backend 'handgrad', the hand-written backward of the dense stack);
 - torch: the same path with backend 'torch' (torch.nn layers, autograd);
-- scikit-learn: MLPClassifier(solver='sgd') with the same sizes and batch sizes.
+- scikit-learn: MLPClassifier(solver='sgd') with the same sizes and batch sizes, its BLAS
+  held to the same number of threads as torch (threadpoolctl, which scikit-learn ships with).
 Each epoch is timed on its own; the table gives medians and the ratio handgrad / peer
 (below 1 means handgrad is faster). Validation is off for every runner.
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from threadpoolctl import threadpool_limits
 
 from datamodules import DigitsDataModule
 from handgrad.lightning import Classifier
@@ -54,7 +56,7 @@ def lightning_epochs(descent, batch_size, epochs, backend):
     return timer.times[1:]  # the first epoch pays for warm-up
 
 
-def sklearn_epochs(descent, batch_size, epochs):
+def sklearn_epochs(descent, batch_size, epochs, threads):
     """Per-epoch times of MLPClassifier: (fit of k+1 epochs - fit of 1 epoch) / k, so that
     fit's one-off set-up (input checks, label encoding) is not counted as epoch time."""
     from sklearn.exceptions import ConvergenceWarning
@@ -73,7 +75,7 @@ def sklearn_epochs(descent, batch_size, epochs):
         return time.perf_counter() - start
 
     times = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(threads):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for _ in range(3):
             extra = max(epochs // 3, 1)
@@ -83,7 +85,8 @@ def sklearn_epochs(descent, batch_size, epochs):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (1 is fastest this small)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for torch and for scikit-learn's BLAS (1 is fastest this small)")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_descent.md"))
     parser.add_argument("--quick", action="store_true", help="few epochs, for the tests")
     args = parser.parse_args()
@@ -98,7 +101,7 @@ def main():
         epochs = 3 if args.quick else epochs
         handgrad_ms = statistics.median(lightning_epochs(descent, batch_size, epochs, "handgrad")) * 1e3
         torch_ms = statistics.median(lightning_epochs(descent, batch_size, epochs, "torch")) * 1e3
-        sklearn_ms = statistics.median(sklearn_epochs(descent, batch_size, epochs)) * 1e3
+        sklearn_ms = statistics.median(sklearn_epochs(descent, batch_size, epochs, args.threads)) * 1e3
         size = {"stochastic": "1", "minibatch": str(batch_size), "batch": "1,437"}[descent]
         lines.append(f"| {descent} | {size} | {handgrad_ms:.2f} | {torch_ms:.2f} | {sklearn_ms:.2f} | "
                      f"{handgrad_ms / sklearn_ms:.2f} | {handgrad_ms / torch_ms:.2f} |")
