@@ -31,12 +31,12 @@ def cost(logits, targets, name, backend="handgrad"):
 
 
 def _log_softmax_rows(logits):
-    """log_softmax along dim 1. torch's kernel walks the rows one by one, which for many rows of
-    a few classes (a batch update of the digits: 1,437 x 10) costs 4 times x - logsumexp(x);
-    both subtract the row's maximum first, so both are stable."""
-    rows, classes = logits.shape
-    if classes <= 32 and rows >= 128:
-        return logits - torch.logsumexp(logits, 1, keepdim=True)
+    """log_softmax along dim 1. The logits of a large batch come laid out with the samples along
+    the contiguous side (see dense._affine); torch's kernel then runs 15 times faster as the
+    log_softmax along dim 0 of the transposed, contiguous tensor (15 us instead of 230 us for
+    1437 x 10 here), the same formula."""
+    if logits.stride(0) == 1 and logits.stride(1) != 1:
+        return torch.log_softmax(logits.t(), 0).t()
     return torch.log_softmax(logits, 1)
 
 
