@@ -6,12 +6,14 @@ The [64, 30, 10] sigmoid network on the 1,437 (80%) training digits, learning ra
 - torch: the same path with backend 'torch' (torch.nn layers, autograd);
 - scikit-learn: MLPClassifier(solver='sgd') with the same sizes and batch sizes, its BLAS
   held to the same number of threads as torch (threadpoolctl, which scikit-learn ships with).
-Each epoch is timed on its own; the table gives medians and the ratio handgrad / peer
-(below 1 means handgrad is faster). Validation is off for every runner. A second table
+Each epoch is timed on its own. The three runners take turns, in alternating order, for
+several rounds (this machine's speed drifts between runs); the table gives the median
+epoch time over all rounds and the median of each round's ratio handgrad / peer (below 1
+means handgrad is faster). Validation is off for every runner. A second table
 splits handgrad's batch epoch (one update per epoch) into Lightning's loop, Lightning's
 self.log of the training loss, and the update itself.
 
-To run:  .venv/bin/python experiments/bench_descent.py [--threads 1] [--out experiments/results/bench_descent.md]
+To run:  .venv/bin/python experiments/bench_descent.py [--threads 1] [--rounds 3] [--out experiments/results/bench_descent.md]
 """
 import argparse
 import statistics
@@ -119,23 +121,35 @@ def main():
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for torch and for scikit-learn's BLAS (1 is fastest this small)")
     parser.add_argument("--out", type=Path, default=Path("experiments/results/bench_descent.md"))
-    parser.add_argument("--quick", action="store_true", help="few epochs, for the tests")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each runner takes, alternating")
+    parser.add_argument("--quick", action="store_true", help="few epochs and one round, for the tests")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    rounds = 1 if args.quick else args.rounds
     lines = [
-        f"torch {torch.__version__}, {args.threads} thread(s); median time per epoch, ms",
+        f"torch {torch.__version__}, {args.threads} thread(s); median time per epoch over {rounds} rounds, ms; "
+        "ratios are medians of the rounds' ratios",
         "",
         "| descent | samples per update | handgrad (CLI path) | torch backend | scikit-learn | handgrad / sklearn | handgrad / torch |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for descent, batch_size, epochs in VARIANTS:
         epochs = 3 if args.quick else epochs
-        handgrad_ms = statistics.median(lightning_epochs(descent, batch_size, epochs, "handgrad")) * 1e3
-        torch_ms = statistics.median(lightning_epochs(descent, batch_size, epochs, "torch")) * 1e3
-        sklearn_ms = statistics.median(sklearn_epochs(descent, batch_size, epochs, args.threads)) * 1e3
+        runners = {
+            "handgrad": lambda: lightning_epochs(descent, batch_size, epochs, "handgrad"),
+            "torch": lambda: lightning_epochs(descent, batch_size, epochs, "torch"),
+            "sklearn": lambda: sklearn_epochs(descent, batch_size, epochs, args.threads),
+        }
+        per_round = {name: [] for name in runners}  # median epoch time of each round
+        for index in range(rounds):
+            for name in (list(runners) if index % 2 == 0 else list(reversed(runners))):
+                per_round[name].append(statistics.median(runners[name]()))
+        ms = {name: statistics.median(times) * 1e3 for name, times in per_round.items()}
+        ratio = {peer: statistics.median(h / p for h, p in zip(per_round["handgrad"], per_round[peer]))
+                 for peer in ("sklearn", "torch")}
         size = {"stochastic": "1", "minibatch": str(batch_size), "batch": "1,437"}[descent]
-        lines.append(f"| {descent} | {size} | {handgrad_ms:.2f} | {torch_ms:.2f} | {sklearn_ms:.2f} | "
-                     f"{handgrad_ms / sklearn_ms:.2f} | {handgrad_ms / torch_ms:.2f} |")
+        lines.append(f"| {descent} | {size} | {ms['handgrad']:.2f} | {ms['torch']:.2f} | {ms['sklearn']:.2f} | "
+                     f"{ratio['sklearn']:.2f} | {ratio['torch']:.2f} |")
         print(lines[-1], flush=True)
     batch_epochs = 3 if args.quick else VARIANTS[-1][2]
     lines += ["", "Where handgrad's batch epoch goes (median ms per epoch, same setup):", "",
