@@ -490,11 +490,9 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     _check_same_shape(op, input, target)
     _check_broadcast_weight(op, "weight", weight, input)
     if data_checks_enabled() and input.numel() > 0:
-        low, high = torch.aminmax(input.detach())
-        if low < 0 or high > 1 or torch.isnan(low) or torch.isnan(high):
-            raise ValueError(
-                f"{op}: input must hold probabilities in [0, 1], got values in [{float(low)}, {float(high)}]"
-            )
+        low, high = torch.stack(torch.aminmax(input.detach())).tolist()  # one read of two numbers
+        if not 0 <= low <= high <= 1:  # also false when either is NaN
+            raise ValueError(f"{op}: input must hold probabilities in [0, 1], got values in [{low}, {high}]")
     return BinaryCrossEntropyFunction.apply(input, target, weight, reduction)
 
 
