@@ -5,8 +5,8 @@ paired repeats whose order alternates; the table shows the median time of each,
 the median of the per-pair ratios (handgrad / torch), and the bytes each saves for
 backward. A second table gives the fixed cost per call at batch 1; a third, conv2d on a
 ResNet-like layer (batch 32, 64 -> 64 channels, 32x32, 3x3 kernel, padding 1). A last
-table gives a floor: a Python autograd.Function with the cheapest possible backward (one
-multiply by a derivative computed beforehand) against torch.sigmoid, on the activations'
+table gives a floor: a Python autograd.Function whose backward is one multiply over the
+tensors torch's fused sigmoid backward reads, against torch.sigmoid, on the activations'
 4096x1024 input; no hand-written backward of two or more kernels can get below it.
 
 To run:  .venv/bin/python experiments/bench_ops.py [--repeats 30] [--out experiments/results/bench_ops.md]
@@ -83,31 +83,30 @@ def conv_cases():
 
 
 class OneMultiplyFloor(Function):
-    """Not a handgrad op: sigmoid's forward, and a backward that is one multiply by a derivative
-    handed in ready-made (which no real backward has). What a Python Function costs over torch's
-    own op when its backward is a single kernel, as torch's fused ones are."""
+    """Not a handgrad op, and not a correct derivative: sigmoid's forward, and a backward that is
+    one multiply of the upstream gradient by the saved output. That reads and writes what
+    torch's fused sigmoid backward reads and writes, in one kernel as it does, so its time over
+    torch's is what being a Python Function costs."""
 
     @staticmethod
-    def forward(input, derivative):
+    def forward(input):
         return torch.sigmoid(input)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[1])
+        ctx.save_for_backward(output)
 
     @staticmethod
     def backward(ctx, grad_output):
-        (derivative,) = ctx.saved_tensors
-        return grad_output * derivative, None
+        (output,) = ctx.saved_tensors
+        return grad_output * output
 
 
 def floor_cases(classes):
-    def act_and_derivative():
-        x = torch.randn(*classes).requires_grad_()
-        return (x, torch.rand(*classes))
+    def act():
+        return (torch.randn(*classes).requires_grad_(),)
 
-    return [("Function with a one-multiply backward vs torch.sigmoid", OneMultiplyFloor.apply,
-             lambda x, derivative: torch.sigmoid(x), act_and_derivative)]
+    return [("Function with a one-multiply backward vs torch.sigmoid", OneMultiplyFloor.apply, torch.sigmoid, act)]
 
 
 def step(fn, args, grad_output):
