@@ -115,18 +115,17 @@ class Classifier(L.LightningModule):
         # by its sample count (a summed cost), and average_update divides by the global count
         weight = 1.0 / size if world == 1 else 1.0
         chunk = self.chunk_size or max(size, 1)
-        if stack_params is not None and chunk >= size and world == 1:  # the common case, one pass
-            return accumulate_gradients(self.network, inputs, targets, self.loss_name, weight, stack_params)
         total = 0.0
         for start in range(0, size, chunk):
             x, y = (inputs, targets) if chunk >= size else (inputs[start:start + chunk], targets[start:start + chunk])
             if stack_params is not None:
-                total = total + accumulate_gradients(self.network, x, y, self.loss_name, weight, stack_params)
+                part = accumulate_gradients(self.network, x, y, self.loss_name, weight, stack_params)
             else:
                 # the chunk's mean cost, weighted as above
-                value = cost(self.network(x), y, self.loss_name, self.backend) * (len(x) * weight)
-                self.manual_backward(value)
-                total = total + value.detach()
+                part = cost(self.network(x), y, self.loss_name, self.backend) * (len(x) * weight)
+                self.manual_backward(part)
+                part = part.detach()
+            total = part if start == 0 else total + part  # one pass (the usual case) adds nothing
         if world > 1:
             return distributed.average_update(params, total, size)
         return total

@@ -15,11 +15,9 @@ import handgrad.functional as HF
 from catalogue import CASES
 from catalogue_conv import CASES as CONV_CASES
 from datamodules import DigitsDataModule
-from handgrad.lightning import Classifier
-from handgrad.optim import GradientDescent
 from helpers import forward_and_grads, fresh
 from strategies import DEFAULT
-from training_helpers import UpdateLosses, quiet_trainer
+from training_helpers import SGDClassifier, UpdateLosses, quiet_trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -96,11 +94,6 @@ def test_swapped_resnet18_matches_torch_on_gpu():
         expected = expected_grads[name]
         torch.testing.assert_close(grad, expected, rtol=NETWORK, atol=NETWORK * expected.abs().max().item(),
                                    msg=lambda m: f"{name}: {m}")
-
-
-class SGDClassifier(Classifier):
-    def configure_optimizers(self):
-        return GradientDescent(self.parameters(), lr=0.1, momentum=0.5)
 
 
 class WhereItRan(L.Callback):

@@ -6,13 +6,7 @@ import torch
 from datamodules import DigitsDataModule
 from handgrad.lightning import Classifier
 from handgrad.models import MLP
-from handgrad.optim import GradientDescent
-from training_helpers import fit_losses
-
-
-class SGDClassifier(Classifier):
-    def configure_optimizers(self):
-        return GradientDescent(self.parameters(), lr=0.1, momentum=0.5)
+from training_helpers import SGDClassifier, fit_losses
 
 
 def run(descent, backend, fused=True, batch_size=10, loss="cross_entropy", **model_kwargs):

@@ -2,6 +2,16 @@
 import lightning as L
 import torch
 
+from handgrad.lightning import Classifier
+from handgrad.optim import GradientDescent
+
+
+class SGDClassifier(Classifier):
+    """The classifier with gradient descent (lr 0.1, momentum 0.5), as the training tests use it."""
+
+    def configure_optimizers(self):
+        return GradientDescent(self.parameters(), lr=0.1, momentum=0.5)
+
 
 class UpdateLosses(L.Callback):
     """Collects the loss of every parameter update, in order."""
