@@ -5,6 +5,10 @@
         loss.backward()
     print(calls)   # cost first, first layer last: the error travelling back through the network
 
+    with handgrad.trace(values=True) as calls:   # each Gradient also keeps a detached copy of the tensor
+        ...
+    calls[0].grad_inputs[0].value
+
 While the block runs, the ``backward`` of every handgrad ``autograd.Function`` is wrapped
 by a recorder; on leaving the block (also on an error) the original ``backward`` is put
 back. Autograd looks a Function's ``backward`` up when it runs the node, so graphs built
@@ -30,11 +34,13 @@ _originals = {}  # Function class -> the backward staticmethod taken out of its 
 
 @dataclass(frozen=True)
 class Gradient:
-    """One gradient of a backward call: whose gradient it is, its shape and its 2-norm (None if not computed)."""
+    """One gradient of a backward call: whose gradient it is, its shape and its 2-norm (None if not computed);
+    ``value`` is a detached copy of the gradient when the trace was opened with ``values=True``, else None."""
 
     name: str
     shape: tuple | None
     norm: float | None
+    value: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,10 @@ class BackwardCall:
 class Trace(list):
     """The BackwardCalls of one ``trace()`` block, in the order they ran; ``str()`` gives a table."""
 
+    def __init__(self, values=False):
+        super().__init__()
+        self.values = values
+
     def __str__(self):
         lines = [f"{len(self)} backward calls (gradients as name (shape) |2-norm|)"]
         lines += [f"{index:>3}  {call}" for index, call in enumerate(self)]
@@ -65,9 +75,15 @@ class Trace(list):
 
 
 @contextmanager
-def trace():
-    """Record each hand-written backward that runs inside the block; yields the (growing) Trace."""
-    calls = Trace()
+def trace(values=False):
+    """Record each hand-written backward that runs inside the block; yields the (growing) Trace.
+
+    ``values=True`` also keeps a detached copy of every gradient (``Gradient.value``): what a
+    picture of the deltas needs, at the price of holding them all in memory.
+    """
+    if not isinstance(values, bool):
+        raise TypeError(f"trace: values must be a bool, got {type(values).__name__}")
+    calls = Trace(values)
     with _lock:
         if not _active:
             _wrap_all()
@@ -114,13 +130,19 @@ def _recorder(cls, backward):
     def recorded_backward(ctx, *grad_outputs):
         grads = backward(ctx, *grad_outputs)
         returned = grads if isinstance(grads, tuple) else (grads,)
-        call = BackwardCall(
-            cls.__name__,
-            tuple(_gradient(_name(output_names, i), g) for i, g in enumerate(grad_outputs)),
-            tuple(_gradient(f"grad_{_name(input_names, i)}", g) for i, g in enumerate(returned)),
-        )
+        made = {}  # one BackwardCall with values, one without, made only if some open trace wants it
+
+        def call(values):
+            if values not in made:
+                made[values] = BackwardCall(
+                    cls.__name__,
+                    tuple(_gradient(_name(output_names, i), g, values) for i, g in enumerate(grad_outputs)),
+                    tuple(_gradient(f"grad_{_name(input_names, i)}", g, values) for i, g in enumerate(returned)),
+                )
+            return made[values]
+
         for calls in list(_active):
-            calls.append(call)
+            calls.append(call(calls.values))
         return grads
 
     return recorded_backward
@@ -142,12 +164,12 @@ def _name(input_names, index):
     return names[index] if index < len(names) else f"{star or 'arg'}[{index - len(names)}]"
 
 
-def _gradient(name, grad):
+def _gradient(name, grad, values=False):
     if not isinstance(grad, torch.Tensor):
         return Gradient(name, None, None)
     with torch.no_grad():
         norm = torch.linalg.vector_norm(grad.detach().double()).item()
-    return Gradient(name, tuple(grad.shape), norm)
+    return Gradient(name, tuple(grad.shape), norm, grad.detach().clone() if values else None)
 
 
 def _shape(shape):

@@ -83,3 +83,18 @@ def test_tracing_does_not_change_the_gradients():
         F.cross_entropy(network(inputs), targets).backward()
     for before, after in zip(plain, network.parameters()):
         assert torch.equal(before, after.grad)
+
+
+def test_values_true_keeps_each_gradient_and_a_plain_trace_keeps_none():
+    network, (inputs, targets) = three_layers(), batch()
+    with handgrad.trace() as plain, handgrad.trace(values=True) as full:
+        F.cross_entropy(network(inputs), targets).backward()
+    assert all(grad.value is None for call in plain for grad in call.grad_inputs)
+    first_layer = [call for call in full if call.op == "LinearFunction"][-1]
+    grads = {grad.name: grad for grad in first_layer.grad_inputs}
+    assert torch.equal(grads["grad_weight"].value, network.layers[0].weight.grad)
+    assert grads["grad_input"].value is None  # not computed, so nothing to keep
+    assert grads["grad_weight"].norm == pytest.approx(grads["grad_weight"].value.norm().item(), rel=1e-6)
+    with pytest.raises(TypeError, match="trace: values must be a bool, got str"):
+        with handgrad.trace(values="yes"):
+            pass
