@@ -1,10 +1,14 @@
 """Batch, stochastic and mini-batch gradient descent on the digits: the same network, three descents.
 
-Each variant trains the same MLP (64-30-10, sigmoid, cross-entropy, plain gradient descent,
-lr 0.5) through the CLI's training path (HandgradCLI builds the Classifier and the
-DigitsDataModule as `handgrad fit` does), for several seeds. Only the samples per update
-differ: all 1,259 training samples (batch), 1 (stochastic), 32 (mini-batch). The figure shows the training
-loss against updates, epochs and training wall time, and two noise figures:
+Each variant trains the same MLP (64-30-10, sigmoid, cross-entropy, plain gradient descent)
+through the CLI's training path (HandgradCLI builds the Classifier and the DigitsDataModule
+as `handgrad fit` does), for several seeds. The samples per update differ: all 1,259
+training samples (batch), 1 (stochastic), 32 (mini-batch); and so does the learning rate:
+each variant runs at its own best one, the rate of the grid LEARNING_RATES that gives the
+lowest training loss after the same number of epochs for seed 0 (a fair comparison: one rate
+for all would favour the variant it suits). `--lr` skips the sweep and uses one rate for all.
+The figure shows the training loss against updates, epochs and training wall time, and two
+noise figures:
 
 - loss noise: the standard deviation of the change of the update's loss from one update
   to the next (what makes the per-update curves look ragged);
@@ -15,7 +19,8 @@ loss against updates, epochs and training wall time, and two noise figures:
 The table adds the final test accuracy and the training time per epoch (validation off,
 time measured from each epoch's start to its last update; noisy on a shared machine).
 
-To run:  .venv/bin/python -m experiments.descent_variants [--quick] [--out experiments/results]
+To run:  python -m experiments.descent_variants [--quick] [--lr 0.5] [--epochs 30] [--descent batch stochastic]
+            [--out experiments/results]
 (the same training from the shell, one run:  handgrad fit --model.hidden_sizes=[30]
  --model.activation=sigmoid --data=datamodules.digits.DigitsDataModule --data.descent=stochastic
  --optimizer=handgrad.optim.GradientDescent --optimizer.lr=0.5 --trainer.max_epochs=30)
@@ -37,9 +42,10 @@ from handgrad.callbacks import UpdateLosses
 VARIANTS = ("batch", "minibatch", "stochastic")
 COLOURS = {"batch": OKABE_ITO["blue"], "minibatch": OKABE_ITO["green"], "stochastic": OKABE_ITO["vermillion"]}
 LABELS = {"batch": "batch (all samples)", "minibatch": "mini-batch (32)", "stochastic": "stochastic (1)"}
-LR, HIDDEN, BATCH_SIZE = 0.5, [30], 32
+LEARNING_RATES = (0.1, 0.3, 1.0, 3.0, 10.0)  # the sweep; each variant runs at its best
+HIDDEN, BATCH_SIZE = [30], 32
 LAST = 200  # updates shown raw
-COLUMNS = ["descent", "samples_per_update", "updates_per_epoch", "seeds", "epochs",
+COLUMNS = ["descent", "lr", "samples_per_update", "updates_per_epoch", "seeds", "epochs",
            "final_train_loss_mean", "final_train_loss_std", "test_acc_mean", "test_acc_std",
            "seconds_per_epoch_mean", "seconds_per_epoch_std", "loss_noise_mean", "loss_noise_std",
            "grad_noise_mean", "grad_noise_std"]
@@ -85,10 +91,10 @@ def gradient_noise(network, data, update_size, draws, seed):
     return statistics.fmean(ratios)
 
 
-def run(descent, seed, epochs):
+def run(descent, seed, epochs, lr):
     """Train one variant from one seed; returns its curves and numbers."""
     updates, epoch_loss = UpdateLosses(), EpochTrainLoss()
-    trainer, model, data = build(digits_args(seed, epochs, HIDDEN, "sigmoid", "cross_entropy", descent, LR,
+    trainer, model, data = build(digits_args(seed, epochs, HIDDEN, "sigmoid", "cross_entropy", descent, lr,
                                              BATCH_SIZE), callbacks=[updates, epoch_loss])
     size = {"batch": len(data.train_inputs), "minibatch": BATCH_SIZE, "stochastic": 1}[descent]
     # at the initial network, which one seed makes the same for all three variants
@@ -98,7 +104,7 @@ def run(descent, seed, epochs):
     losses = np.array(updates.losses)
     epoch_times = updates.epoch_seconds[1:] or updates.epoch_seconds  # the first epoch pays for warm-up
     return dict(
-        update_losses=losses, epoch_losses=np.array(epoch_loss.losses),
+        lr=lr, update_losses=losses, epoch_losses=np.array(epoch_loss.losses),
         epoch_clock=np.cumsum([0.0, *updates.epoch_seconds]), size=size,
         updates_per_epoch=len(losses) // epochs, test_acc=test_acc, final_loss=epoch_loss.losses[-1],
         seconds_per_epoch=statistics.fmean(epoch_times),
@@ -107,10 +113,32 @@ def run(descent, seed, epochs):
     )
 
 
+def run_or_none(descent, seed, epochs, lr):
+    """``run``, or None when the loss went non-finite (the Classifier stops such a run)."""
+    try:
+        return run(descent, seed, epochs, lr)
+    except FloatingPointError:
+        return None
+
+
+def sweep(descent, seed, epochs, learning_rates):
+    """{lr: the run (None if it diverged)} for one variant and seed; the best run is kept as that seed's."""
+    return {lr: run_or_none(descent, seed, epochs, lr) for lr in learning_rates}
+
+
+def best(runs):
+    """The learning rate whose run ends with the lowest training loss."""
+    finite = {lr: result["final_loss"] for lr, result in runs.items()
+              if result is not None and np.isfinite(result["final_loss"])}
+    if not finite:
+        raise SystemExit("descent_variants: every learning rate of the sweep diverged; pass a smaller --lr")
+    return min(finite, key=finite.get)
+
+
 def summarise(results, epochs):
     rows = []
     for descent, runs in results.items():
-        row = dict(descent=descent, samples_per_update=runs[0]["size"], updates_per_epoch=runs[0]["updates_per_epoch"],
+        row = dict(descent=descent, lr=runs[0]["lr"], samples_per_update=runs[0]["size"], updates_per_epoch=runs[0]["updates_per_epoch"],
                    seeds=len(runs), epochs=epochs)
         for key, column in (("final_loss", "final_train_loss"), ("test_acc", "test_acc"),
                             ("seconds_per_epoch", "seconds_per_epoch"), ("loss_noise", "loss_noise"),
@@ -136,12 +164,14 @@ def ordered_legend(ax, **kwargs):
     ax.legend([handles[i] for i in order], [labels[i] for i in order], **kwargs)
 
 
-def plot(results, rows, epochs, path):
+def plot(results, rows, epochs, path, swept):
     style()
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     (by_update, by_epoch, by_time), (last, noise, accuracy) = axes
-    for descent in reversed(VARIANTS):  # stochastic at the back, batch in front
-        runs, colour, label = results[descent], COLOURS[descent], LABELS[descent]
+    variants = [descent for descent in VARIANTS if descent in results]
+    for descent in reversed(variants):  # stochastic at the back, batch in front
+        runs, colour = results[descent], COLOURS[descent]
+        label = f"{LABELS[descent]}, lr {runs[0]['lr']:g}"
         epoch_ends = np.arange(1, epochs + 1) * runs[0]["updates_per_epoch"]
         band(by_update, epoch_ends, [run["epoch_losses"][1:] for run in runs], colour, label, marker="o", ms=3)
         band(by_epoch, np.arange(epochs + 1), [run["epoch_losses"] for run in runs], colour, label)
@@ -161,30 +191,35 @@ def plot(results, rows, epochs, path):
     for ax in (by_update, by_epoch, by_time):
         ordered_legend(ax)
     ordered_legend(last, loc="upper left", fontsize=8)
-    x = np.arange(len(VARIANTS))
+    x = np.arange(len(variants))
     width = 0.38
-    ordered = [next(row for row in rows if row["descent"] == d) for d in VARIANTS]
+    ordered = [next(row for row in rows if row["descent"] == d) for d in variants]
+    names = [LABELS[d].replace(" (", "\n(") for d in variants]
     for offset, key, hatch, name in (
             (-width / 2, "loss_noise", "", "loss noise: std of the update-to-update\nchange of the update's loss (nats)"),
             (width / 2, "grad_noise", "//", "gradient noise at the initial network:\nmean |g_update - g_full| / |g_full|")):
         values = [max(row[f"{key}_mean"], 1e-4) for row in ordered]  # batch's exact 0 drawn at the floor
         noise.bar(x + offset, values, width, yerr=[row[f"{key}_std"] for row in ordered], capsize=3,
-                  color=[COLOURS[d] for d in VARIANTS], hatch=hatch, edgecolor="black", label=name)
-    noise.text(x[0] + width / 2, 1.3e-4, "0\n(exact)", ha="center", fontsize=8)
-    noise.set(yscale="log", ylim=(1e-4, 1e3), xticks=x, xticklabels=[LABELS[d].replace(" (", "\n(") for d in VARIANTS],
+                  color=[COLOURS[d] for d in variants], hatch=hatch, edgecolor="black", label=name)
+    if "batch" in variants:
+        noise.text(variants.index("batch") + width / 2, 1.3e-4, "0\n(exact)", ha="center", fontsize=8)
+    noise.set(yscale="log", ylim=(1e-4, 1e3), xticks=x, xticklabels=names,
               ylabel="noise (log scale; see legend)", title="Noise of the updates")
     legend = noise.legend(loc="upper left", fontsize=8)
     for handle in legend.legend_handles:
         handle.set_facecolor("white")
     accuracy.bar(x, [row["test_acc_mean"] for row in ordered], 0.6, yerr=[row["test_acc_std"] for row in ordered],
-                 capsize=3, color=[COLOURS[d] for d in VARIANTS], edgecolor="black")
+                 capsize=3, color=[COLOURS[d] for d in variants], edgecolor="black")
     for index, row in enumerate(ordered):
         accuracy.text(index, 0.03, f"{row['seconds_per_epoch_mean'] * 1000:.0f} ms\nper epoch", ha="center",
                       fontsize=8, color="white", fontweight="bold")
-    accuracy.set(ylim=(0, 1), xticks=x, xticklabels=[LABELS[d].replace(" (", "\n(") for d in VARIANTS], ylabel="test accuracy (fraction)",
+    accuracy.set(ylim=(0, 1), xticks=x, xticklabels=names, ylabel="test accuracy (fraction)",
                  title=f"Test accuracy after {epochs} epochs")
-    fig.suptitle(f"Descent variants on the 8x8 digits: MLP 64-30-10, sigmoid, cross-entropy, plain gradient descent "
-                 f"lr {LR}; lines: mean of {len(results['batch'])} seeds, bands: min-max, error bars: std", fontsize=12)
+    seeds = len(next(iter(results.values())))
+    rates = (f"each at its best lr of {', '.join(f'{lr:g}' for lr in swept)}" if len(swept) > 1
+             else f"lr {swept[0]:g}")
+    fig.suptitle(f"Descent variants on the 8x8 digits: MLP 64-30-10, sigmoid, cross-entropy, plain gradient descent, "
+                 f"{rates}\nlines: mean of {seeds} seeds, bands: min-max, error bars: std", fontsize=12)
     fig.tight_layout()
     return save(fig, path)
 
@@ -195,11 +230,11 @@ def write_table(rows, out):
         writer.writeheader()
         writer.writerows({key: (f"{value:.6g}" if isinstance(value, float) else value) for key, value in row.items()}
                          for row in rows)
-    lines = ["| descent | samples/update | updates/epoch | final train loss | test accuracy | s/epoch | loss noise | gradient noise |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| descent | lr | samples/update | updates/epoch | final train loss | test accuracy | s/epoch | loss noise | gradient noise |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(
-            f"| {row['descent']} | {row['samples_per_update']} | {row['updates_per_epoch']} "
+            f"| {row['descent']} | {row['lr']:g} | {row['samples_per_update']} | {row['updates_per_epoch']} "
             f"| {row['final_train_loss_mean']:.3f} ± {row['final_train_loss_std']:.3f} "
             f"| {row['test_acc_mean']:.3f} ± {row['test_acc_std']:.3f} "
             f"| {row['seconds_per_epoch_mean']:.3f} ± {row['seconds_per_epoch_std']:.3f} "
@@ -209,18 +244,60 @@ def write_table(rows, out):
     return "\n".join(lines)
 
 
+def positive(kind):
+    """An argparse type: a number of this kind above 0, or a one-line error naming the value."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__} > 0, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__} > 0, got {text!r}")
+        return value
+    return parse
+
+
+def sweep_table(sweeps):
+    """Markdown: the final training loss (seed 0) of every rate of the sweep, best in bold."""
+    rates = sorted({lr for runs in sweeps.values() for lr in runs})
+    lines = ["| descent | " + " | ".join(f"lr {lr:g}" for lr in rates) + " |", "|---|" + "---|" * len(rates)]
+    for descent, runs in sweeps.items():
+        chosen = best(runs)
+        cells = []
+        for lr in rates:
+            result = runs.get(lr)
+            text = "diverged" if result is None else f"{result['final_loss']:.3f}"
+            cells.append(f"**{text}**" if lr == chosen else text)
+        lines.append(f"| {descent} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 2 epochs (a smoke test)")
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 2 epochs, 2 rates in the sweep (a smoke test)")
+    parser.add_argument("--lr", type=positive(float), help="one learning rate for every variant (no sweep)")
+    parser.add_argument("--epochs", type=positive(int), help="epochs per run (default 30; 2 with --quick)")
+    parser.add_argument("--descent", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="the variants to run")
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
     args = parser.parse_args(argv)
-    seeds, epochs = ((0, 1), 2) if args.quick else ((0, 1, 2), 30)
+    seeds, epochs, rates = ((0, 1), 2, (0.3, 3.0)) if args.quick else ((0, 1, 2), 30, LEARNING_RATES)
+    epochs = args.epochs or epochs
+    rates = (args.lr,) if args.lr else rates
     torch.set_num_threads(1)  # tiny matrices: threads cost more than they give, and timings are steadier
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {descent: [run(descent, seed, epochs) for seed in seeds] for descent in VARIANTS}
+    results, sweeps = {}, {}
+    for descent in (d for d in VARIANTS if d in args.descent):
+        sweeps[descent] = sweep(descent, seeds[0], epochs, rates)
+        lr = best(sweeps[descent])
+        results[descent] = [sweeps[descent][lr]] + [run(descent, seed, epochs, lr) for seed in seeds[1:]]
     rows = summarise(results, epochs)
-    print(write_table(rows, args.out))
-    print("figure:", plot(results, rows, epochs, args.out / "descent_variants.png"))
+    text = write_table(rows, args.out)
+    sweep_text = sweep_table(sweeps)
+    with open(args.out / "descent_variants.md", "a") as file:
+        file.write(f"\nThe sweep: training loss after {epochs} epochs, seed 0 (bold: the rate used above)\n\n"
+                   + sweep_text + "\n")
+    print(text, "", sweep_text, sep="\n")
+    print("figure:", plot(results, rows, epochs, args.out / "descent_variants.png", rates))
 
 
 if __name__ == "__main__":
