@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NOTEBOOKS_STAMP := $(VENV)/.installed-notebooks
 CONFIG ?= experiments/configs/digits.yaml
 RUN_DIR ?= runs/digits
 
@@ -17,12 +18,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The notebooks' runner (nbclient, nbformat, ipykernel): the tests need it, training does not.
+$(NOTEBOOKS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+	touch $(NOTEBOOKS_STAMP)
+
 train: $(STAMP)
 	rm -rf $(RUN_DIR)
 	$(BIN)/handgrad fit --config $(CONFIG) --trainer.default_root_dir $(RUN_DIR)
 	$(BIN)/handgrad test --config $(CONFIG) --trainer.default_root_dir $(RUN_DIR) --ckpt_path $(RUN_DIR)/checkpoints/best.ckpt
 
-test: $(STAMP)
+test: $(NOTEBOOKS_STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
