@@ -38,7 +38,17 @@ def test_descent_variants(tmp_path):
     noise = [float(row["loss_noise_mean"]) for row in rows]
     assert noise[0] < noise[1] < noise[2]  # batch < mini-batch < stochastic, even after 2 epochs
     assert float(rows[0]["grad_noise_mean"]) == 0.0
-    assert (tmp_path / "descent_variants.md").exists()
+    assert all(float(row["lr"]) in (0.3, 3.0) for row in rows)  # each variant at its best rate of the quick sweep
+    assert "The sweep" in (tmp_path / "descent_variants.md").read_text()
+
+
+def test_descent_variants_knobs_one_rate_one_variant(tmp_path, capsys):
+    descent_variants.main(["--quick", "--lr", "0.5", "--epochs", "1", "--descent", "batch", "--out", str(tmp_path)])
+    rows = table(tmp_path / "descent_variants.csv")
+    assert [(row["descent"], float(row["lr"]), row["epochs"]) for row in rows] == [("batch", 0.5, "1")]
+    with pytest.raises(SystemExit):
+        descent_variants.main(["--lr", "-1"])
+    assert "argument --lr: expected a float > 0, got '-1'" in capsys.readouterr().err
 
 
 def test_local_minima(tmp_path):
