@@ -181,6 +181,7 @@ def main(args=None):
 
 def run(args=None):
     """Runs the command on ``args`` (default: the command line); returns the HandgradCLI."""
+    quiet()  # again here: a caller (a test, a notebook) may have reset the warning filters since import
     try:
         return HandgradCLI(
             Classifier,

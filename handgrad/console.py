@@ -23,12 +23,11 @@ def quiet():
     # a fit into a folder that holds checkpoints is refused by the CLI unless resumed or overwritten
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(_NotTheLitLoggerTip())
+        logging.getLogger(name).addFilter(_not_the_litlogger_tip)  # the same filter object: added once
 
 
-class _NotTheLitLoggerTip(logging.Filter):
-    def filter(self, record):
-        return "litlogger" not in str(record.getMessage())
+def _not_the_litlogger_tip(record):
+    return "litlogger" not in str(record.getMessage())
 
 
 def update_counts(trainer):

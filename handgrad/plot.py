@@ -31,7 +31,9 @@ def load_run(path):
     try:
         metrics = read_metrics(path)
     except (FileNotFoundError, ValueError) as error:
-        raise ValueError(f"{path}: {'no metrics.csv in it' if path.is_dir() else error}") from None
+        if path.is_dir():
+            raise ValueError(f"{path}: no metrics.csv in it") from None
+        raise ValueError(f"{path}: no such run directory or metrics file" if not path.exists() else str(error)) from None
     if not metrics:
         raise ValueError(f"{path}: its metrics file holds no rows yet")
     run_dir = path if path.is_dir() else path.parent
@@ -48,19 +50,24 @@ def draw(runs, out):
 
     palette = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000"]  # Okabe-Ito
     fig, (ax_train, ax_val, ax_acc) = plt.subplots(1, 3, figsize=(15, 4.2))
+    smoothed_top = 0.0
     for index, (label, metrics) in enumerate(runs):
         colour = palette[index % len(palette)]
         train = metrics.get("train_loss", [])
         if train:
             updates, values = [row[0] for row in train], [row[2] for row in train]
             ax_train.plot(updates, values, color=colour, alpha=0.25, linewidth=0.8)
-            ax_train.plot(updates, smooth(values), color=colour, linewidth=1.6, label=label)
+            smoothed = smooth(values)
+            smoothed_top = max(smoothed_top, max(smoothed))
+            ax_train.plot(updates, smoothed, color=colour, linewidth=1.6, label=label)
         for axis, name in ((ax_val, "val_loss"), (ax_acc, "val_acc")):
             rows = metrics.get(name, [])
             if rows:
                 axis.plot([row[1] + 1 for row in rows], [row[2] for row in rows], color=colour, marker="o",
                           markersize=3, linewidth=1.4, label=label)
     ax_train.set(title="training loss per update (faint: raw, solid: smoothed)", xlabel="update", ylabel="loss")
+    if smoothed_top > 0:  # one-sample losses spike far above the trend: keep the trend readable
+        ax_train.set_ylim(0, smoothed_top * 1.25)
     ax_val.set(title="validation loss per epoch", xlabel="epoch", ylabel="loss")
     ax_acc.set(title="validation accuracy per epoch", xlabel="epoch", ylabel="accuracy")
     for axis in (ax_val, ax_acc):
