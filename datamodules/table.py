@@ -212,6 +212,11 @@ class TableDataModule(InMemoryDataModule):
         inputs = torch.tensor((self.values - self.mean) / self.std, dtype=torch.float32)
         return tuple((inputs[part], self.all_targets[part]) for part in self.split)
 
+    @property
+    def predict_rows(self):
+        """The table's row numbers (from 0, after the header) of the rows predict_dataloader yields: the test split."""
+        return self.split[2].tolist()
+
     def decode(self, indices):
         """The original labels of class indices."""
         return [self.labels[int(i)] for i in indices]

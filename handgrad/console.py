@@ -22,6 +22,8 @@ def quiet():
     warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
     # a fit into a folder that holds checkpoints is refused by the CLI unless resumed or overwritten
     warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    # handgrad predict's writer numbers the rows itself; Lightning would track batch indices for it
+    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices fetched from your dataloader")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logging.getLogger(name).addFilter(_not_the_litlogger_tip)  # the same filter object: added once
 

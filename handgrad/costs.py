@@ -20,7 +20,7 @@ Cost = namedtuple("Cost", "formula torch_expression output")
 # a = sigmoid(z) and t = one_hot(y, C); p = softmax(z)
 COSTS = {
     "mse": Cost("1/(N C) sum_n sum_c (a_nc - t_nc)^2", "F.mse_loss(torch.sigmoid(z), t)", "sigmoid"),
-    "quadratic": Cost("1/(2N) sum_n ||a_n - t_n||^2",
+    "quadratic": Cost("1/(2N) sum_n sum_c (a_nc - t_nc)^2",
                       "0.5 * F.mse_loss(torch.sigmoid(z), t, reduction='sum') / N", "sigmoid"),
     "cross_entropy": Cost("-1/N sum_n log p_n,y_n", "F.cross_entropy(z, y)", "softmax"),
     "nll": Cost("-1/N sum_n log_softmax(z)_n,y_n", "F.nll_loss(F.log_softmax(z, 1), y)", "softmax"),
@@ -31,7 +31,7 @@ COSTS = {
 
 def cost_table():
     """The table of costs as Markdown rows: name, formula, torch expression, output units."""
-    lines = ["| `--model.loss` | formula (z logits, a = sigmoid(z), t = one-hot of y) | equals in torch | output |",
+    lines = ["| `--model.loss` | formula (z: logits, a = sigmoid(z), p = softmax(z), t = one-hot of y) | equals in torch | output |",
              "|---|---|---|---|"]
     for name, entry in COSTS.items():
         lines.append(f"| `{name}` | {entry.formula} | `{entry.torch_expression}` | {entry.output} |")

@@ -33,7 +33,7 @@ class Classifier(L.LightningModule):
             None, an MLP is built from hidden_sizes / activation / backend. Default: None.
         hidden_sizes: hidden layer sizes of the MLP. Default: [30].
         activation: 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu'. Default: 'sigmoid'.
-        loss: the cost on the logits z, with a = sigmoid(z), t = one-hot of y (docs/costs.md):
+        loss: the cost on the logits z, with a = sigmoid(z), p = softmax(z), t = one-hot of y (docs/costs.md):
             {costs}
             Default: 'cross_entropy'.
         backend: 'handgrad' | 'torch': the same MLP from handgrad.nn or torch.nn, and the

@@ -2,11 +2,12 @@
 callbacks, the guard against fitting over an earlier run's checkpoints, and the summary with
 ``curves.png`` when ``fit`` ends. The CLI calls these from its hooks (handgrad/cli.py).
 """
+import csv
 import os
 import time
 from pathlib import Path
 
-from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+from lightning.pytorch.callbacks import BasePredictionWriter, ModelCheckpoint, ProgressBar
 
 from handgrad.console import progress_bar
 from handgrad.metrics_log import MetricsCSV, TrainingLoss, default_loggers, read_metrics
@@ -38,6 +39,8 @@ def trainer_additions(subcommand, config):
         added.append(progress_bar())
     if subcommand == "fit" and not any(isinstance(c, TrainingLoss) for c in callbacks):
         added.append(TrainingLoss())
+    if subcommand == "predict" and not any(isinstance(c, BasePredictionWriter) for c in callbacks):
+        added.append(PredictionsCSV(trainer.get("default_root_dir") or os.getcwd()))
     if added:
         additions["callbacks"] = callbacks + added
     return additions
@@ -90,3 +93,27 @@ class FitWatch:
 
                 curves_path = curves(metrics_path.parent)
         print("\n".join(summary_lines(trainer, seconds, metrics, metrics_path, curves_path)), flush=True)
+
+
+class PredictionsCSV(BasePredictionWriter):
+    """``handgrad predict`` writes ``<run dir>/predictions.csv``: ``row,prediction``, one line per predicted
+    row, with the datamodule's original labels when it has them (``decode``, as TableDataModule does)
+    and its row numbers (``predict_rows``: the rows of the table, counted from 0 after the header)."""
+
+    def __init__(self, run_dir):
+        super().__init__(write_interval="epoch")
+        self.path = Path(run_dir) / "predictions.csv"
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices):
+        if not trainer.is_global_zero:
+            return
+        flat = [int(value) for batch in predictions for value in batch.reshape(-1).tolist()]
+        data = trainer.datamodule
+        labels = data.decode(flat) if hasattr(data, "decode") else flat
+        rows = getattr(data, "predict_rows", None) or list(range(len(flat)))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(["row", "prediction"])
+            writer.writerows(zip(rows, labels))
+        print(f"predictions: {self.path} ({len(flat)} rows)", flush=True)

@@ -60,7 +60,7 @@ BAD_CONFIGS = [
     (["--data.init_args.batch_size", "0"], "batch_size must be an int >= 1, got 0"),
     (["--data.init_args.batch_size", "100000"], "batch_size 100000 is larger than the training set"),
     (["--model.activation", "gelu"], "activation must be one of sigmoid, tanh, relu, leaky_relu"),
-    (["--model.loss", "hinge"], "loss must be one of cross_entropy, nll, mse"),
+    (["--model.loss", "hinge"], "loss must be one of mse, quadratic, cross_entropy, nll, bce"),
     (["--data.init_args.classes", "[]"], "classes must be a non-empty list"),
     (["--data.init_args.classes", "[1, 12]"], "classes holds 12"),
     (["--optimizer", "handgrad.optim.Nope"], "handgrad.optim.Nope"),
