@@ -245,4 +245,5 @@ class Classifier(L.LightningModule):
         return GradientDescent(self.parameters(), lr=0.1)
 
 
+# the loss argument's help (handgrad fit --help) lists the table of handgrad.costs, defined once there
 Classifier.__doc__ = Classifier.__doc__.replace("{costs}", costs.cost_help("\n" + " " * 12))
