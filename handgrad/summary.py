@@ -48,7 +48,7 @@ def summary_lines(trainer, seconds, metrics=None, metrics_path=None, curves_path
             lines.append(f"{name + ':':<10}last {float(trainer.callback_metrics[name]):.4f}")
     paths = checkpoint_paths(trainer)
     lines.append("checkpoints: " + (", ".join(paths) if paths else "none (no ModelCheckpoint callback)"))
-    lines.append(f"metrics: {metrics_path}" if metrics_path else "metrics: not logged (trainer.logger is set off)")
+    lines.append(f"metrics: {metrics_path}" if metrics_path else "metrics: no metrics.csv (trainer.logger is false, or a logger of your own)")
     if curves_path:
         lines.append(f"curves: {curves_path}")
     return lines
