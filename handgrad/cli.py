@@ -17,6 +17,7 @@ from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.strategies import DDPStrategy
 
 from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, load_checkpoint
+from handgrad.learner_ops import LearnerOpsError
 from handgrad.lightning import Classifier
 
 # Lightning warns that a mid-epoch checkpoint of a manually optimized model holds the weights
@@ -168,6 +169,10 @@ def run(args=None):
         fail(error)
     except FloatingPointError as error:  # the run diverged: not a usage mistake, so status 1
         fail(error, status=1)
+    except LearnerOpsError as error:  # a learner's piece failed its checks before the first update: a line each
+        for line in error.lines:
+            print(f"handgrad: error: {line}", file=sys.stderr)
+        sys.exit(error.status)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ def _import(path):
     if spec is None:
         raise UsageError(f"cannot import {path}: expected a Python file (.py)")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # inspect finds the source of its classes through sys.modules
     try:
         spec.loader.exec_module(module)
     except Exception as error:
