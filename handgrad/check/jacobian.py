@@ -136,7 +136,7 @@ def explain(target, call, args, diff, cotangents, generator, atol, rtol, names=N
         if tables:  # the first-order check: the learner's own inputs and grad_output
             lines.append("  " + _at_element(label, input, flat, cotangents))
             upstream = cotangents[0].item() if len(cotangents) == 1 and cotangents[0].dim() == 0 else None
-            factor = same_factor(expected, got, tuple(input.shape), upstream)
+            factor = same_factor(expected, got, (*input.shape, input.numel()), upstream)
             if factor:
                 lines.append("  " + factor)
         if tables and numel <= MAX_TABLE and v.numel() <= MAX_TABLE_OUTPUTS:
