@@ -19,7 +19,6 @@ would (against the ``reference`` and ``example_inputs`` of the piece's exercise 
 one line per failing piece; ``--model.ops_check false`` skips that. For the parity gauge during
 training, the same ``reference`` functions stand in for each piece in autograd's twin of the network.
 """
-import copy
 import importlib.util
 import inspect
 import os
@@ -216,7 +215,7 @@ class LearnerMLP(nn.Module):
             if isinstance(size, bool) or not isinstance(size, int) or size < 1:
                 raise ValueError(f"LearnerMLP: layer sizes must be ints >= 1, got {sizes}")
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.ops, self.reference = ops, False
+        self.sizes, self.ops, self.reference = sizes, ops, False
 
     def _run(self, role, *args):
         if self.reference:
@@ -233,8 +232,9 @@ class LearnerMLP(nn.Module):
 
     def twin(self):
         """A copy with the same values, run by torch's ops: autograd's gradients to compare with."""
-        twin = copy.copy(self)  # shares ops; the parameters are copied below
-        twin._modules = {"layers": copy.deepcopy(self.layers)}
+        first = self.layers[0].weight
+        twin = LearnerMLP(self.sizes[0], self.sizes[1:-1], self.sizes[-1], self.ops).to(first.device, first.dtype)
+        twin.load_state_dict(self.state_dict())
         twin.reference = True
         return twin
 

@@ -83,6 +83,8 @@ class Classifier(L.LightningModule):
         self.save_hyperparameters(ignore=["network"])
         self.automatic_optimization = False
         self.learner = None
+        if ops is None and not ops_check:
+            raise ValueError("model.ops_check: checks the pieces of model.ops, and no model.ops is given; remove it")
         if ops is not None:
             options = dict(activation=activation, loss=loss, backend=backend, fused=fused, in_features=in_features,
                            hidden_sizes=hidden_sizes, num_classes=num_classes)
