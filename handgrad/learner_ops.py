@@ -255,8 +255,12 @@ class Learner:
     network: nn.Module
 
 
-def learner_network(path, network, swap, options):
-    """The Learner for the Classifier's ``ops``; ValueError naming an option the ops file replaces."""
+def learner_network(path, run_checks, network, swap, options):
+    """The Learner for the Classifier's ``ops`` (None without); ValueError naming an option the ops file replaces."""
+    if path is None:
+        if not run_checks:
+            raise ValueError("model.ops_check: checks the pieces of model.ops, and no model.ops is given; remove it")
+        return None
     if network is not None or swap:
         raise ValueError("model.ops: the network is built from the ops file's pieces; "
                          "remove model.network and model.swap")

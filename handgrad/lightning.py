@@ -82,13 +82,10 @@ class Classifier(L.LightningModule):
             raise ValueError(f"Classifier: nonfinite must be one of {', '.join(NONFINITE)}; got {nonfinite!r}")
         self.save_hyperparameters(ignore=["network"])
         self.automatic_optimization = False
-        self.learner = None
-        if ops is None and not ops_check:
-            raise ValueError("model.ops_check: checks the pieces of model.ops, and no model.ops is given; remove it")
-        if ops is not None:
-            options = dict(activation=activation, loss=loss, backend=backend, fused=fused, in_features=in_features,
-                           hidden_sizes=hidden_sizes, num_classes=num_classes)
-            self.learner = learner_ops.learner_network(ops, network, swap, options)
+        # with a learner's ops file, the network, the cost and the optimizer are the learner's (handgrad.learner_ops)
+        options = dict(activation=activation, loss=loss, backend=backend, fused=fused, in_features=in_features,
+                       hidden_sizes=hidden_sizes, num_classes=num_classes)
+        self.learner = learner_ops.learner_network(ops, ops_check, network, swap, options)
         if self.learner is not None:
             network = self.learner.network
         if network is None:
