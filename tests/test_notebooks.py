@@ -40,7 +40,9 @@ def runs(tmp_path_factory):
     ``runs.root`` is the copy."""
     root = tmp_path_factory.mktemp("repository")
     (root / "experiments" / "notebooks").mkdir(parents=True)
-    shutil.copytree(ROOT / "experiments" / "results", root / "experiments" / "results")
+    for folder in ("results", "exercises", "configs"):  # what the notebooks read (and 04, 05 write)
+        shutil.copytree(ROOT / "experiments" / folder, root / "experiments" / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     (root / "docs").mkdir()
     results = {}
     for path in NOTEBOOKS:
