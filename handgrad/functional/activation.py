@@ -93,10 +93,8 @@ class LeakyReLUFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
-        slope = ctx.negative_slope
-        grad_input = torch.sign(input).clamp(min=0)  # the step: 1 where x > 0, else 0
-        grad_input *= 1 - slope
-        grad_input += slope  # leaky_relu'(x): 1 where x > 0, else a
+        # leaky_relu'(x): 1 where x > 0 (where sign(x) is above 0), else a
+        grad_input = torch.nn.functional.threshold(torch.sign(input), 0, ctx.negative_slope)
         grad_input *= grad_output
         return grad_input, None
 
@@ -119,8 +117,8 @@ class SoftmaxFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        weighted_sum = (grad_output * output).sum(ctx.dim, keepdim=True)  # sum_j g_j y_j
-        grad_input = output * (grad_output - weighted_sum)  # y_i (g_i - sum_j g_j y_j)
+        grad_input = grad_output - (grad_output * output).sum(ctx.dim, keepdim=True)  # g_i - sum_j g_j y_j
+        grad_input *= output  # y_i (g_i - sum_j g_j y_j)
         return grad_input, None
 
 
@@ -142,7 +140,8 @@ class LogSoftmaxFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        grad_input = grad_output - torch.exp(output) * grad_output.sum(ctx.dim, keepdim=True)  # g - p sum_j g_j
+        grad_input = torch.exp(output) * -grad_output.sum(ctx.dim, keepdim=True)  # -p_i sum_j g_j, p = e^y
+        grad_input += grad_output  # g_i - p_i sum_j g_j
         return grad_input, None
 
 

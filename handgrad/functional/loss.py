@@ -101,8 +101,8 @@ class MSELossFunction(Function):
 
 class NLLLossFunction(Function):
     r"""Negative log-likelihood on log-probabilities :math:`\ell_n = -w_{y_n} x_{n, y_n}`;
-    derivative :math:`\partial \ell_n / \partial x_n = -q_n`, with :math:`q_n = w_{y_n} e_{y_n}`
-    (0 on rows whose target is ``ignore_index``)."""
+    derivative :math:`\partial \ell_n / \partial x_{n,c} = -w_{y_n}` if :math:`c = y_n`, else 0
+    (and 0 on rows whose target is ``ignore_index``)."""
 
     generate_vmap_rule = True
 
@@ -123,8 +123,10 @@ class NLLLossFunction(Function):
         input, target, weight = ctx.saved_tensors
         grad_input = None
         if ctx.needs_input_grad[0]:
-            q, total = _target_distribution(input, target, weight, ctx.ignore_index, 0.0)  # (N, C): w_{y_n} e_{y_n}
-            grad_input = -q * _row_scale(grad_output, ctx.reduction, total)  # (N, C)
+            row_weight, _, safe_target = _row_weights(target, weight, ctx.ignore_index, input.dtype)
+            picked_grad = -row_weight[:, None] * _row_scale(grad_output, ctx.reduction, row_weight.sum())  # (N, 1)
+            grad_input = torch.zeros_like(input)  # (N, C)
+            grad_input[torch.arange(len(target)), safe_target] = picked_grad.squeeze(1)  # -w_{y_n} g_n at y_n
         return grad_input, None, None, None, None
 
 
