@@ -17,6 +17,21 @@ def functorch_transforms_active():
 
     The argument checks that read tensor values (a class index out of range, a probability
     above 1) cannot run under vmap, where a value is a batch of values; torch has no public
-    query for this. Tested on torch 2.4 to 2.14.
+    query for this. Tested on torch 2.14.1.
     """
     return torch._C._are_functorch_transforms_active()
+
+
+def optimizer_step_hooks(optimizer):
+    """Whether a step hook is registered on ``optimizer`` or on every optimizer
+    (``register_step_pre_hook`` / ``register_optimizer_step_pre_hook`` and their post forms).
+
+    The classifier's lean update skips ``optimizer.step()`` only when nothing listens to it;
+    torch registers hooks publicly but offers no public query. Tested on torch 2.14.1.
+    """
+    from torch.optim import optimizer as optimizer_module
+
+    return bool(
+        optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+        or optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks
+    )
