@@ -6,26 +6,9 @@ gradient w.r.t. the logits comes from the fast tier's fused formulas, and
 code and is tested equal to the reference Functions of ``handgrad.functional``; this is the
 classifier's path for small networks, where the engine's per-op cost would dominate.
 """
-import torch.nn.functional as TF
-
-import handgrad.functional as HF
+from handgrad.costs import COSTS, cost  # noqa: F401  (COSTS, cost re-exported: the table lives there)
 from handgrad.fast import cost_and_logit_grad, stack_backprop, stack_forward  # noqa: F401 (re-exported)
 from handgrad.grad_mode import without_graph
-
-COSTS = ("cross_entropy", "nll", "mse")
-
-
-def cost(logits, targets, name, backend="handgrad"):
-    """The classifier's cost on its logits, through handgrad's Functions or torch's:
-    'cross_entropy' on logits; 'nll' on log_softmax(logits) (the log loss);
-    'mse' between sigmoid(logits) and the one-hot targets (sigmoid output units)."""
-    F = HF if backend == "handgrad" else TF
-    if name == "cross_entropy":
-        return F.cross_entropy(logits, targets)
-    if name == "nll":
-        return F.nll_loss(F.log_softmax(logits, 1), targets)
-    one_hot = TF.one_hot(targets, logits.shape[1]).to(logits.dtype)
-    return F.mse_loss(F.sigmoid(logits), one_hot)
 
 
 @without_graph

@@ -18,6 +18,8 @@ reference tier in float64 at ``rtol=1e-10``; docs/speed.md says what the speed b
 """
 import torch
 
+from handgrad.costs import targets_matrix
+
 LEAKY_SLOPE = 0.01  # torch.nn.LeakyReLU's default
 
 
@@ -115,8 +117,8 @@ def log_softmax_rows(logits):
 def cost_and_logit_grad(logits, targets, name, scale):
     """The cost summed over the samples times ``scale``, and its gradient w.r.t. the logits.
 
-    The same numbers as the reference tier's cross_entropy (and nll_loss after log_softmax)
-    and mse_loss of sigmoid outputs against one-hot targets, without their options.
+    The same numbers as the reference tier's cost of ``handgrad.costs`` (cross_entropy,
+    nll_loss after log_softmax, mse_loss and binary_cross_entropy_with_logits), without their options.
     """
     if name in ("cross_entropy", "nll"):  # nll after log_softmax is the same cost as cross-entropy
         log_prob = log_softmax_rows(logits)
@@ -124,9 +126,15 @@ def cost_and_logit_grad(logits, targets, name, scale):
         value = log_prob.gather(1, rows).sum() * -scale  # -sum_n log p[n, y_n]
         grad = log_prob.exp_().mul_(scale)  # softmax ...
         return value, grad.scatter_add_(1, rows, grad.new_full(rows.shape, -scale))  # ... minus one-hot
-    # mse of sigmoid outputs against one-hot targets, averaged over the classes as well
+    # the sigmoid costs, against t: the one-hot targets, or the class as a column for one output unit
     output = torch.sigmoid(logits)
-    error = output.scatter_add(1, targets[:, None], output.new_full((len(targets), 1), -1.0))  # y - one-hot
-    per_class = scale / logits.shape[1]
+    target = targets_matrix(logits, targets)
+    error = output - target  # a - t
+    if name == "bce":  # -[t log a + (1 - t) log(1 - a)], written on the logits so that it cannot overflow
+        per_class = scale / logits.shape[1]
+        value = (logits.clamp(min=0) - logits * target + torch.log1p(torch.exp(-logits.abs()))).sum() * per_class
+        return value, error.mul_(per_class)  # d/dz of the bce of sigmoid(z) is a - t: no sigmoid' factor
+    # mse averages over the classes as well; quadratic is half the squared distance, summed over classes
+    per_class = scale / logits.shape[1] if name == "mse" else scale / 2
     value = error.square().sum() * per_class
     return value, error.mul_(2 * per_class).mul_(sigmoid_derivative(output))

@@ -9,8 +9,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from handgrad import _compat, distributed
-from handgrad.backprop import COSTS, accumulate_gradients, cost
+from handgrad import _compat, distributed, learner_ops
+from handgrad import costs
+from handgrad.backprop import accumulate_gradients
+from handgrad.costs import cost
 from handgrad.models import BACKENDS, MLP
 
 NONFINITE = ("stop", "warn")
@@ -31,8 +33,9 @@ class Classifier(L.LightningModule):
             None, an MLP is built from hidden_sizes / activation / backend. Default: None.
         hidden_sizes: hidden layer sizes of the MLP. Default: [30].
         activation: 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu'. Default: 'sigmoid'.
-        loss: 'cross_entropy' | 'nll' (log loss on log_softmax) | 'mse' (sigmoid outputs
-            against one-hot targets). Default: 'cross_entropy'.
+        loss: the cost on the logits z, with a = sigmoid(z), p = softmax(z), t = one-hot of y (docs/costs.md):
+            {costs}
+            Default: 'cross_entropy'.
         backend: 'handgrad' | 'torch': the same MLP from handgrad.nn or torch.nn, and the
             cost from handgrad.functional or torch.nn.functional. Default: 'handgrad'.
         fused: with the handgrad MLP, use the whole-stack backward. Default: True.
@@ -44,6 +47,11 @@ class Classifier(L.LightningModule):
         nonfinite: what a NaN or infinite training loss does: 'stop' raises FloatingPointError
             naming the update, 'warn' warns and trains on. Checked once per training step,
             from the step's update losses. Default: 'stop'.
+        ops: path of a learner's ops file (see ``handgrad.learner_ops``): the MLP is run by its
+            Linear and Activation, the cost is its Cost, the update its Optimizer when it has one.
+            Default: None (handgrad's own).
+        ops_check: with ``ops``, check each of the learner's pieces before the first update and
+            stop when one fails. Default: True.
 
     Under data parallelism (``--trainer.strategy ddp``) each process holds a share of every
     update's samples and the gradients are averaged over all processes after each update
@@ -63,10 +71,11 @@ class Classifier(L.LightningModule):
         num_classes: int = 10,
         chunk_size: int | None = None,
         nonfinite: str = "stop",
+        ops: str | None = None,
+        ops_check: bool = True,
     ):
         super().__init__()
-        if loss not in COSTS:
-            raise ValueError(f"Classifier: loss must be one of {', '.join(COSTS)}; got {loss!r}")
+        costs.check_cost("Classifier", loss)
         if backend not in BACKENDS:
             raise ValueError(f"Classifier: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
@@ -75,8 +84,16 @@ class Classifier(L.LightningModule):
             raise ValueError(f"Classifier: nonfinite must be one of {', '.join(NONFINITE)}; got {nonfinite!r}")
         self.save_hyperparameters(ignore=["network"])
         self.automatic_optimization = False
+        # with a learner's ops file, the network, the cost and the optimizer are the learner's (handgrad.learner_ops)
+        options = dict(activation=activation, loss=loss, backend=backend, fused=fused, in_features=in_features,
+                       hidden_sizes=hidden_sizes, num_classes=num_classes)
+        self.learner = learner_ops.learner_network(ops, ops_check, network, swap, options)
+        if self.learner is not None:
+            network = self.learner.network
         if network is None:
-            network = MLP(in_features, list(hidden_sizes), num_classes, activation, backend, fused)
+            network = MLP(in_features, list(hidden_sizes), costs.output_units(loss, num_classes), activation, backend, fused)
+        if self.learner is None:  # a learner's cost is applied as written, adding nothing
+            costs.check_network_ending(loss, network)
         if swap:
             from handgrad.swap import swap as swap_modules
 
@@ -122,7 +139,7 @@ class Classifier(L.LightningModule):
                 part = accumulate_gradients(self.network, x, y, self.loss_name, weight, stack_params)
             else:
                 # the chunk's mean cost, weighted as above
-                part = cost(self.network(x), y, self.loss_name, self.backend) * (len(x) * weight)
+                part = self._cost(self.network(x), y, self.backend) * (len(x) * weight)
                 self.manual_backward(part)
                 part = part.detach()
             total = part if start == 0 else total + part  # one pass (the usual case) adds nothing
@@ -190,7 +207,8 @@ class Classifier(L.LightningModule):
                 losses.append(loss)
         losses = torch.stack([torch.as_tensor(loss, dtype=torch.float32) for loss in losses]) if losses else torch.empty(0)
         self._check_finite(losses, batch_idx)
-        self.log("train_loss", losses.mean(), prog_bar=True)
+        # the bar only: handgrad.metrics_log records every update's loss (Lightning would log block means)
+        self.log("train_loss", losses.mean(), prog_bar=True, logger=False)
         return {"update_losses": losses}
 
     def _check_finite(self, losses, batch_idx):
@@ -216,12 +234,21 @@ class Classifier(L.LightningModule):
     def _shared_step(self, batch, stage):
         inputs, targets = batch
         logits = self(inputs)
-        loss = cost(logits, targets, self.loss_name, "torch")
+        loss = self._cost(logits, targets, "torch")
         accuracy, mean_loss = (self.val_acc, self.val_loss) if stage == "val" else (self.test_acc, self.test_loss)
-        accuracy(logits.argmax(1), targets)
+        accuracy(costs.predict(logits), targets)
         mean_loss(loss, weight=len(targets))
         self.log(f"{stage}_loss", mean_loss, prog_bar=True)
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
+
+    def _cost(self, outputs, targets, backend):
+        if self.learner is not None:
+            return self.learner.ops.cost(outputs, targets)
+        return cost(outputs, targets, self.loss_name, backend)
+
+    def on_fit_start(self):
+        if self.learner is not None:
+            learner_ops.before_fit(self.learner, self.optimizers(), self.hparams.ops_check)
 
     def validation_step(self, batch, batch_idx):
         self._shared_step(batch, "val")
@@ -230,9 +257,15 @@ class Classifier(L.LightningModule):
         self._shared_step(batch, "test")
 
     def predict_step(self, batch, batch_idx):
-        return self(batch[0]).argmax(1)
+        return costs.predict(self(batch[0]))
 
     def configure_optimizers(self):
         from handgrad.optim import GradientDescent
 
+        if self.learner is not None and self.learner.ops.optimizer is not None:
+            return self.learner.ops.make_optimizer(self.parameters())
         return GradientDescent(self.parameters(), lr=0.1)
+
+
+# the loss argument's help (handgrad fit --help) lists the table of handgrad.costs, defined once there
+Classifier.__doc__ = Classifier.__doc__.replace("{costs}", costs.cost_help("\n" + " " * 12))
