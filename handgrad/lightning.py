@@ -9,7 +9,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from handgrad import distributed, learner_ops
+from handgrad import _compat, distributed, learner_ops
 from handgrad import costs
 from handgrad.backprop import accumulate_gradients
 from handgrad.costs import cost
@@ -161,8 +161,6 @@ class Classifier(L.LightningModule):
         profiler labels: more than a one-sample update of a small MLP costs). Only for handgrad's
         own backprop and optimizers, on one process, with no step hook, callback or scheduler that
         would miss a call; the update itself is the same either way."""
-        from torch.optim import optimizer as torch_optimizer
-
         from handgrad.optim import HandgradOptimizer
 
         optimizer = self.optimizers().optimizer
@@ -175,8 +173,7 @@ class Classifier(L.LightningModule):
             and not self.lr_schedulers()
             and not any(listening)
             and type(self).on_before_optimizer_step is L.LightningModule.on_before_optimizer_step
-            and not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks
-            and not torch_optimizer._global_optimizer_pre_hooks and not torch_optimizer._global_optimizer_post_hooks
+            and not _compat.optimizer_step_hooks(optimizer)
         )
 
     def _lean_step(self, optimizer, progress):

@@ -14,7 +14,7 @@ derivative read from the saved activation.
 """
 import torch
 
-check_as = "backprop"  # the checker compares with handgrad.functional.dense.stack_backprop
+check_as = "backprop"  # the checker compares with handgrad.functional.dense.DenseStackFunction
 
 
 def backprop(grad_output, activations, weights):

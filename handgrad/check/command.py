@@ -10,7 +10,7 @@ The file gives the inputs, looked up on Name first, then in the file:
   differentiate_target  True to differentiate an input named target (a cost's data); optional
 Two pieces that are not Functions are compared with handgrad's own on random inputs instead:
 a torch.optim.Optimizer subclass (with handgrad.optim.GradientDescent), and a function in a
-file that sets check_as = "backprop" (with handgrad.functional.dense.stack_backprop).
+file that sets check_as = "backprop" (with the backward of handgrad.functional.dense.DenseStackFunction).
 Exit status: 0 when every check passes, 1 when one fails (the report says which),
 2 on a usage error (one line on stderr, no traceback).
 """
