@@ -9,9 +9,9 @@ table gives a floor: a Python autograd.Function whose backward is one multiply o
 tensors torch's fused sigmoid backward reads, against torch.sigmoid, on the activations'
 4096x1024 input; no hand-written backward of two or more kernels can get below it.
 
-To run:  .venv/bin/python experiments/bench_ops.py [--repeats 30] [--out experiments/results/bench_ops.md]
+To run:  python experiments/bench_ops.py [--repeats 30] [--out experiments/results/bench_ops.md]
          python experiments/bench_ops.py --device cuda   # on a GPU: experiments/results/bench_ops_cuda.md
-         .venv/bin/python experiments/bench_ops.py --only conv2d --threads 1   # the third table only, printed
+         python experiments/bench_ops.py --only conv2d --threads 1   # the third table only, printed
 """
 import argparse
 import statistics

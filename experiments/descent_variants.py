@@ -15,7 +15,7 @@ loss against updates, epochs and training wall time, and two noise figures:
 The table adds the final test accuracy and the training time per epoch (validation off,
 time measured from each epoch's start to its last update; noisy on a shared machine).
 
-To run:  .venv/bin/python -m experiments.descent_variants [--quick] [--out experiments/results]
+To run:  python -m experiments.descent_variants [--quick] [--out experiments/results]
 (the same training from the shell, one run:  handgrad fit --model.hidden_sizes=[30]
  --model.activation=sigmoid --data=datamodules.digits.DigitsDataModule --data.descent=stochastic
  --optimizer=handgrad.optim.GradientDescent --optimizer.lr=0.5 --trainer.max_epochs=30)

@@ -5,7 +5,7 @@ Where torch's result is finite, handgrad's must be finite too and close to it; w
 overflows or gives NaN, handgrad must as well, unless the op is listed in MORE_STABLE (and
 in the README) as one where handgrad stays finite. No op may be less stable than torch.
 
-To run:  .venv/bin/python -m pytest tests/test_stress.py
+To run:  python -m pytest tests/test_stress.py
 """
 import math
 
