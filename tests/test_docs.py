@@ -25,6 +25,7 @@ cannot give are listed in SKIPPED with the reason.
 
 To run:  python -m pytest tests/test_docs.py
 """
+import difflib
 import json
 import os
 import re
@@ -290,6 +291,28 @@ def test_commands_in_the_prose_name_files_that_exist():
                 if "..." not in path and path.startswith(("experiments/", "handgrad/", "tests/", "datamodules/")) and not (ROOT / path).exists():
                     missing.append(f"{page}: `{span}` names {path}")
     assert not missing, "\n".join(missing)
+
+
+def slug(heading):
+    """GitHub's anchor for a heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_and_anchors_resolve():
+    broken = []
+    for page in pages():
+        for target in re.findall(r"\]\(([^)\s]+)\)", (ROOT / page).read_text()):
+            if target.startswith(("http://", "https://", "mailto:")):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (ROOT / page).parent / path if path else ROOT / page
+            if not file.exists():
+                broken.append(f"{page}: {target}: no such file")
+            elif anchor and file.suffix == ".md":
+                headings = {slug(line.lstrip("#")) for line in file.read_text().splitlines() if line.startswith("#")}
+                if anchor not in headings:
+                    broken.append(f"{page}: {target}: no heading with that anchor")
+    assert not broken, "\n".join(broken)
 
 
 def test_output_comparison_masks_floats_and_nothing_else():
