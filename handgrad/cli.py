@@ -16,8 +16,12 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.strategies import DDPStrategy
 
+from handgrad import watch
 from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, load_checkpoint
+from handgrad.console import quiet
 from handgrad.lightning import Classifier
+
+quiet()
 
 # Lightning warns that a mid-epoch checkpoint of a manually optimized model holds the weights
 # after the step's updates. That is the state a resume needs: the optimizer state and the
@@ -82,6 +86,13 @@ class HandgradCLI(LightningCLI):
     def add_arguments_to_parser(self, parser):
         parser.link_arguments("data.num_features", "model.in_features", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        watch.add_overwrite_option(parser)
+
+    def instantiate_trainer(self, **kwargs):
+        # metrics.csv (and TensorBoard) by default, the training loss of every update, an honest bar
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        kwargs.update(watch.trainer_additions(self.subcommand, config))
+        return super().instantiate_trainer(**kwargs)
 
     def _parse_ckpt_path(self):
         # Lightning reads the checkpoint's hyperparameters here, before anything is built: check the
@@ -147,16 +158,30 @@ class HandgradCLI(LightningCLI):
                 self.datamodule.check_data_parallel(world_size)
             except ValueError as error:
                 fail(error)
+        try:
+            self.watch = watch.FitWatch(self.trainer, self.config["fit"])
+        except ValueError as error:
+            fail(error)
+
+    def after_fit(self):
+        self.watch.finish()
 
 
 def main(args=None):
     """The ``handgrad`` command: runs it on ``args`` (default: the command line). Returns None,
-    so that the console script's ``sys.exit(main())`` exits 0 when the run succeeds."""
+    so that the console script's ``sys.exit(main())`` exits 0 when the run succeeds.
+    ``handgrad plot RUN_DIR ...`` draws runs' curves (handgrad.plot)."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["plot"]:
+        from handgrad.plot import main as plot
+
+        return plot(argv[1:])
     run(args)
 
 
 def run(args=None):
     """Runs the command on ``args`` (default: the command line); returns the HandgradCLI."""
+    quiet()  # again here: a caller (a test, a notebook) may have reset the warning filters since import
     try:
         return HandgradCLI(
             Classifier,
