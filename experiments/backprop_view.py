@@ -17,7 +17,7 @@ Two views of the same hand-written backward passes:
    every layer. A third panel traces the same two networks (as per-layer Functions) before
    and after training: the norm of the error dL/dz arriving at each dense layer's output.
 
-To run:  .venv/bin/python -m experiments.backprop_view [--quick] [--out experiments/results]
+To run:  python -m experiments.backprop_view [--quick] [--out experiments/results]
 """
 import argparse
 import csv

@@ -13,7 +13,7 @@ means handgrad is faster). Validation is off for every runner. A second table
 splits handgrad's batch epoch (one update per epoch) into Lightning's loop, Lightning's
 self.log of the training loss, and the update itself.
 
-To run:  .venv/bin/python experiments/bench_descent.py [--threads 1] [--rounds 3] [--out experiments/results/bench_descent.md]
+To run:  python experiments/bench_descent.py [--threads 1] [--rounds 3] [--out experiments/results/bench_descent.md]
 """
 import argparse
 import statistics

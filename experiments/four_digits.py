@@ -8,7 +8,7 @@ test split) next to the activations of the four output units. A trained unit k
 should be near 1 for digit k and near 0 otherwise. The table lists every drawn image's
 activations; the script also prints the test accuracy and the mean activations per digit.
 
-To run:  .venv/bin/python -m experiments.four_digits [--quick] [--out experiments/results]
+To run:  python -m experiments.four_digits [--quick] [--out experiments/results]
 (the same training from the shell:  handgrad fit --config experiments/configs/digits_0to3_mse.yaml)
 """
 import argparse

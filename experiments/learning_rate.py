@@ -8,7 +8,7 @@ hardly moved), good (1) and too large (30: the first updates throw the logits fa
 out, the loss jumps above its starting value and stays there, bouncing). The right
 figure shows the sweep: the mean loss of the last epoch against the learning rate.
 
-To run:  .venv/bin/python -m experiments.learning_rate [--quick] [--out experiments/results]
+To run:  python -m experiments.learning_rate [--quick] [--out experiments/results]
 (one run from the shell:  handgrad fit --model.hidden_sizes=[30] --model.activation=sigmoid
  --data=datamodules.digits.DigitsDataModule --optimizer=handgrad.optim.GradientDescent
  --optimizer.lr=30 --trainer.max_epochs=20)

@@ -28,7 +28,7 @@ behaves like batch descent.
 The gradient of C comes from CauchyCostFunction below, a handgrad-style autograd.Function
 whose backward is written by hand.
 
-To run:  .venv/bin/python -m experiments.local_minima [--quick] [--out experiments/results]
+To run:  python -m experiments.local_minima [--quick] [--out experiments/results]
 """
 import argparse
 import csv

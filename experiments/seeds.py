@@ -8,7 +8,7 @@ the initial weights and the dropout masks; the split and the shuffling are the d
 (seed 0) in every run. The table of per-seed test accuracies, their mean and the fit times
 goes to experiments/results/<config name>_seeds.md.
 
-To run:  .venv/bin/python experiments/seeds.py [--config experiments/configs/digits_cnn.yaml] [--seeds 1 2 3]
+To run:  python experiments/seeds.py [--config experiments/configs/digits_cnn.yaml] [--seeds 1 2 3]
          [--ops experiments/exercises/reference_ops.py]   (a learner's ops file, as --model.ops)
 """
 import argparse

@@ -2,7 +2,7 @@
 was expected, from handgrad or the CLI's own checks, never a deep torch error or a silent
 wrong result. The CLI says it in one line, exits 2 and trains nothing.
 
-To run:  .venv/bin/python -m pytest tests/test_bad_input.py
+To run:  python -m pytest tests/test_bad_input.py
 """
 import os
 import pickle

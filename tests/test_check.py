@@ -1,7 +1,7 @@
 """handgrad.check passes every correct backward and fails each wrong one with a report
 that names the input, the worst element, the expected and the computed value.
 
-    .venv/bin/python -m pytest tests/test_check.py
+    python -m pytest tests/test_check.py
 """
 import importlib
 import inspect

@@ -3,7 +3,7 @@ says why, shows a wrong element's input and upstream gradient, names a mistake t
 every element by one factor, leaves a cost's target alone unless asked, says what to do about
 a None gradient, points a crash at the raising line (never a decorator), and explains its checks.
 
-    .venv/bin/python -m pytest tests/test_check_novice.py
+    python -m pytest tests/test_check_novice.py
 """
 import functools
 import inspect

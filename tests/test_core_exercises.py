@@ -4,7 +4,7 @@ unchanged, each exits 1 naming the NotImplementedError's file and line; with its
 solution (handgrad/solutions.py) it exits 0; with each typical mistake that applies it exits 1
 and the report names the wrong input.
 
-    .venv/bin/python -m pytest tests/test_core_exercises.py
+    python -m pytest tests/test_core_exercises.py
 """
 import importlib.util
 import os

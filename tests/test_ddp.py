@@ -8,7 +8,7 @@ samples per update, so the processes hold 14 and 13 of them. Each is compared, u
 update, with the same config on one process: weights after every step, the logged train
 loss (the mean over all samples, the same on both processes) and the validation metrics.
 
-To run:  .venv/bin/python -m pytest tests/test_ddp.py
+To run:  python -m pytest tests/test_ddp.py
 """
 import subprocess
 import sys

@@ -2,7 +2,7 @@
 failure (not a crash), accepts the reference solution in handgrad/solutions.py, and
 rejects the typical wrong answers.
 
-    .venv/bin/python -m pytest tests/test_exercises.py
+    python -m pytest tests/test_exercises.py
 """
 import os
 

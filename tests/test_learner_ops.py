@@ -2,7 +2,7 @@
 The reference solutions train it; a wrong backward stops fit before the first update with one
 line; with that check skipped the parity gauge shows the wrong layer; bad input is one line, exit 2.
 
-    .venv/bin/python -m pytest tests/test_learner_ops.py
+    python -m pytest tests/test_learner_ops.py
 """
 import os
 

@@ -6,7 +6,7 @@
   ``torch.load(weights_only=True)``; the CLI loads every checkpoint that way, so a crafted one
   carrying a pickled callable is refused in one line and the callable never runs.
 
-To run:  .venv/bin/python -m pytest tests/test_reliability.py
+To run:  python -m pytest tests/test_reliability.py
 """
 import warnings
 

@@ -5,7 +5,7 @@ killed with SIGKILL in the middle of an epoch (one step after its last checkpoin
 step's work is lost), then resumed with ``--ckpt_path last``. It must end with the weights,
 optimizer state and logged metrics of a run never interrupted, bit for bit (CPU).
 
-To run:  .venv/bin/python -m pytest tests/test_resume.py
+To run:  python -m pytest tests/test_resume.py
 """
 import contextlib
 import os

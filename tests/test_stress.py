@@ -3,9 +3,9 @@ denormal inputs, against torch's own op, forward and gradients.
 
 Where torch's result is finite, handgrad's must be finite too and close to it; where torch
 overflows or gives NaN, handgrad must as well, unless the op is listed in MORE_STABLE (and
-in the README) as one where handgrad stays finite. No op may be less stable than torch.
+in docs/reliability.md) as one where handgrad stays finite. No op may be less stable than torch.
 
-To run:  .venv/bin/python -m pytest tests/test_stress.py
+To run:  python -m pytest tests/test_stress.py
 """
 import math
 
@@ -42,7 +42,7 @@ def _log_floored(args):
 
 
 # Where handgrad deliberately differs from torch: op -> (the result concerned, the elements where).
-# There handgrad must be finite, and its values are not compared with torch's. Each is in the README.
+# There handgrad must be finite, and its values are not compared with torch's. Each is in docs/reliability.md.
 def _square_overflows(args):
     """Samples of layer_norm's input whose square overflows: torch's variance does, handgrad's does not."""
     x = args[0].detach()
@@ -98,7 +98,7 @@ def compare(name, ours, theirs, dtype, rtol, deliberate=None):
     more_stable = finite & ~theirs_finite
     assert not more_stable.any(), (
         f"{name}: handgrad is finite ({ours[more_stable][:3].tolist()}) where torch gives "
-        f"{theirs[more_stable][:3].tolist()}: list it in MORE_STABLE and the README, or fix it"
+        f"{theirs[more_stable][:3].tolist()}: list it in MORE_STABLE and docs/reliability.md, or fix it"
     )
     both = finite & theirs_finite
     if both.any():
