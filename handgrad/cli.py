@@ -6,7 +6,10 @@ A mistake the user typed ends the command before training starts, with one line 
 and exit status 2: the parser's own errors (unknown keys, wrong types), values only the
 classes can judge, a checkpoint that is missing, unreadable or holds more than data, and
 a descent that cannot be shared by the processes asked for. A run that diverges (NaN or
-infinite loss, with ``model.nonfinite='stop'``) ends with one line and exit status 1.
+infinite loss, with ``model.nonfinite='stop'``) ends with one line and exit status 1; so does a
+file that cannot be written (no space, no permission), naming it and the checkpoint still intact.
+Ctrl-C during ``fit`` saves the state after the update in progress and exits 130, printing the
+command that resumes it (``handgrad.interrupt``). See docs/reliability.md.
 """
 import re
 import sys
@@ -16,8 +19,13 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.strategies import DDPStrategy
 
-from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, load_checkpoint
+from handgrad import interrupt
+from handgrad.checkpoint import (
+    CheckpointError, LastCheckpoint, SafeCheckpointIO, is_write_error, load_checkpoint, write_error_line,
+)
+from handgrad.config_file import ConfigFileError, check_args
 from handgrad.lightning import Classifier
+from handgrad.resume import ResumeState
 
 # Lightning warns that a mid-epoch checkpoint of a manually optimized model holds the weights
 # after the step's updates. That is the state a resume needs: the optimizer state and the
@@ -75,8 +83,9 @@ class HandgradCLI(LightningCLI):
     """LightningCLI with the datamodule's sizes linked into the model, one-line errors for
     everything the user typed, and handgrad's checkpoint plugin on every Trainer."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, checkpoint_io=None, **kwargs):
         kwargs.setdefault("parser_class", HandgradArgumentParser)
+        self.checkpoint_io = checkpoint_io or SafeCheckpointIO()
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser):
@@ -111,8 +120,21 @@ class HandgradCLI(LightningCLI):
                     f"trainer.plugins: handgrad writes and loads checkpoints with its own plugin "
                     f"(handgrad.checkpoint.SafeCheckpointIO); remove {type(plugin).__name__}"
                 )
-        config["plugins"] = plugins + [SafeCheckpointIO()]
+        config["plugins"] = plugins + [self.checkpoint_io]
         return super()._instantiate_trainer(config, callbacks)
+
+    def instantiate_trainer(self, **kwargs):
+        # every Trainer keeps last.ckpt the latest state, saves the random state and the config with each
+        # checkpoint, and stops on Ctrl-C with a checkpoint (docs/reliability.md)
+        trainer_config = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        callbacks = trainer_config.get("callbacks") or []
+        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+        callbacks += [ResumeState(config), interrupt.Interrupt()]
+        if trainer_config.get("enable_checkpointing") is not False and not any(
+                isinstance(callback, LastCheckpoint) for callback in callbacks):
+            callbacks.append(LastCheckpoint())
+        return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
 
     def _run_subcommand(self, subcommand):
         # Lightning looks up ckpt_path 'last' and 'best' only now. A name that finds nothing is the
@@ -157,17 +179,35 @@ def main(args=None):
 
 def run(args=None):
     """Runs the command on ``args`` (default: the command line); returns the HandgradCLI."""
+    arguments = list(sys.argv[1:] if args is None else args)
+    checkpoint_io = SafeCheckpointIO()
     try:
+        check_args(arguments)
         return HandgradCLI(
             Classifier,
             subclass_mode_data=True,
             save_config_kwargs={"overwrite": True},
             args=args,
+            checkpoint_io=checkpoint_io,
         )
-    except CheckpointError as error:  # a named checkpoint ('last', 'best') that turned out broken
+    except (CheckpointError, ConfigFileError) as error:  # a broken named checkpoint ('last'); a bad config file
         fail(error)
     except FloatingPointError as error:  # the run diverged: not a usage mistake, so status 1
         fail(error, status=1)
+    except OSError as error:  # a checkpoint, log or figure that cannot be written
+        if not is_write_error(error):
+            raise
+        fail(write_error_line(error, checkpoint_io.newest), status=1)
+    except interrupt.Interrupted as error:
+        for line in interrupt.report(error, arguments):
+            print(line, file=sys.stderr)
+        sys.exit(interrupt.EXIT_STATUS)
+    except (interrupt.StoppedAtOnce, KeyboardInterrupt):
+        newest = checkpoint_io.newest
+        saved = f"the newest checkpoint is {newest[0]} (epoch {newest[1]}, update {newest[2]})" if newest else \
+            "no checkpoint was written"
+        print(f"handgrad: stopped at once (Ctrl-C); {saved}", file=sys.stderr)
+        sys.exit(interrupt.EXIT_STATUS)
 
 
 if __name__ == "__main__":
