@@ -26,7 +26,7 @@ import lightning as L
 
 EXIT_STATUS = 128 + signal.SIGINT  # what a shell reports for a command ended by Ctrl-C
 
-_flag = {"requested": False}
+_flag = {"requested": False, "stopping": False}
 
 
 def requested():
@@ -69,6 +69,12 @@ class Interrupt(L.Callback):
         if trainer.world_size == 1:
             self._previous = signal.signal(signal.SIGINT, _on_sigint)
 
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        if _flag["stopping"]:  # written inside the training step: see handgrad._compat
+            from handgrad._compat import unstart_step_in_progress
+
+            unstart_step_in_progress(checkpoint)
+
     def teardown(self, trainer, pl_module, stage):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
@@ -94,7 +100,11 @@ def stop_within_block(module, updates_taken, losses):
     taken = torch.stack([torch.as_tensor(loss, dtype=torch.float32) for loss in losses]) if losses else torch.empty(0)
     loader.stop_within_block(updates_taken, taken)
     savers = [callback for callback in trainer.callbacks if isinstance(callback, LastCheckpoint)]
-    path = savers[0].save(trainer) if savers else None
+    _flag["stopping"] = True
+    try:
+        path = savers[0].save(trainer) if savers else None
+    finally:
+        _flag["stopping"] = False
     raise Interrupted(trainer.current_epoch, trainer.global_step, path)
 
 
