@@ -153,16 +153,33 @@ def is_write_error(error):
 
 def write_error_line(error, newest):
     """One line for a failed write: the path, the operating system's reason, the checkpoint that
-    is intact (``newest``: SafeCheckpointIO.newest) and what to do."""
+    is intact (``newest``: SafeCheckpointIO.newest, else the failed checkpoint's previous file) and
+    what to do."""
     name = errno.errorcode.get(error.errno, str(error.errno))
     where = f"{error.filename}: " if error.filename else ""
     line = f"could not write {where}{error.strerror or error} ({name}); "
-    if newest is None:
+    intact = newest or _previous_checkpoint(error.filename)
+    if intact is None:
         line += "no checkpoint of this run was written"
     else:
-        path, epoch, step = newest
-        line += f"the newest checkpoint, {path} (epoch {epoch}, update {step}), is intact"
+        path, epoch, step = intact
+        line += f"the checkpoint {path} (epoch {epoch}, update {step}) is intact"
     return line + "; free space or choose a writable --trainer.default_root_dir, then resume with --ckpt_path"
+
+
+def _previous_checkpoint(path):
+    """(path, epoch, global step) of a checkpoint a failed write to ``path`` left in place: last.ckpt of
+    the same folder (what ``--ckpt_path last`` resumes), else the previous file at ``path``; or None."""
+    if not path or not str(path).endswith(".ckpt"):
+        return None
+    for candidate in (Path(path).parent / "last.ckpt", Path(path)):
+        if candidate.is_file():
+            try:
+                checkpoint = load_checkpoint(candidate, map_location="cpu")
+            except CheckpointError:
+                continue
+            return str(candidate), checkpoint.get("epoch"), checkpoint.get("global_step")
+    return None
 
 
 class LastCheckpoint(ModelCheckpoint):

@@ -23,7 +23,7 @@ from reliability_helpers import ROOT, one_thread, run_cli  # noqa: F401 (one_thr
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CONFIGS = sorted((ROOT / "experiments" / "configs").glob("*.yaml"))
-SHORT = ["--trainer.max_epochs", "3", "--trainer.limit_train_batches", "1", "--trainer.enable_progress_bar", "false",
+SHORT = ["--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false",
          "--optimizer.init_args.lr", "0", "--data.init_args.shift_augment", "false"]
 SMALL_CNN = ["--model.network.init_args.channels", "[4]", "--model.network.init_args.hidden", "16"]
 
