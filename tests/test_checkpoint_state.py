@@ -23,7 +23,7 @@ from reliability_helpers import ROOT, one_thread, run_cli  # noqa: F401 (one_thr
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CONFIGS = sorted((ROOT / "experiments" / "configs").glob("*.yaml"))
-SHORT = ["--trainer.max_epochs", "3", "--trainer.enable_progress_bar", "false",
+SHORT = ["--trainer.max_epochs", "2", "--trainer.enable_progress_bar", "false",
          "--optimizer.init_args.lr", "0", "--data.init_args.shift_augment", "false"]
 SMALL_CNN = ["--model.network.init_args.channels", "[4]", "--model.network.init_args.hidden", "16"]
 
@@ -37,13 +37,27 @@ def short_fit(config, folder, *extra):
     return cli, lines
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """config -> (run folder, final global step), each config run once for this module."""
+    done = {}
+
+    def run(config):
+        if config not in done:
+            folder = tmp_path_factory.mktemp(config.stem)
+            cli, _ = short_fit(config, folder)
+            done[config] = folder, cli.trainer.global_step
+        return done[config]
+    return run
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=[path.stem for path in CONFIGS])
-def test_last_checkpoint_holds_the_final_update_whatever_the_metric_did(config, tmp_path):
-    cli, _ = short_fit(config, tmp_path)
-    last = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
-    assert cli.trainer.global_step > 0 and last["global_step"] == cli.trainer.global_step
-    assert last["epoch"] == 2
-    best = tmp_path / "checkpoints" / "best.ckpt"
+def test_last_checkpoint_holds_the_final_update_whatever_the_metric_did(config, runs):
+    folder, final_step = runs(config)
+    last = load_checkpoint(folder / "checkpoints" / "last.ckpt")
+    assert final_step > 0 and last["global_step"] == final_step
+    assert last["epoch"] == 1
+    best = folder / "checkpoints" / "best.ckpt"
     if best.exists():  # the configs with a monitored metric: it never improved after the first epoch
         assert load_checkpoint(best)["epoch"] == 0
 
@@ -69,11 +83,9 @@ def test_random_states_round_trip_as_plain_values(tmp_path):
     assert draws(holder) != first  # the generators moved on: the equality above is not a fixed point
 
 
-@pytest.fixture(scope="module")
-def digits_run(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("digits")
-    short_fit(ROOT / "experiments" / "configs" / "digits.yaml", folder)
-    return folder
+@pytest.fixture
+def digits_run(runs):
+    return runs(ROOT / "experiments" / "configs" / "digits.yaml")[0]
 
 
 def test_a_checkpoint_without_random_state_resumes_with_a_note(digits_run, tmp_path):
@@ -82,18 +94,18 @@ def test_a_checkpoint_without_random_state_resumes_with_a_note(digits_run, tmp_p
     old = tmp_path / "old.ckpt"
     torch.save(checkpoint, old)
     args = ["fit", "--config", str(ROOT / "experiments" / "configs" / "digits.yaml"), "--trainer.default_root_dir",
-            str(tmp_path), *SHORT, "--trainer.max_epochs", "4", "--ckpt_path", str(old)]
+            str(tmp_path), *SHORT, "--trainer.max_epochs", "3", "--ckpt_path", str(old)]
     status, lines, cli = run_cli(args)
     assert status == 0, lines
     notes = [line for line in lines if line.startswith("handgrad: note:")]
     assert notes == [f"handgrad: note: {old} holds no random state (written before handgrad saved it): the run "
                      f"resumes, but random draws (dropout masks) differ from the interrupted run's"]
-    assert cli.trainer.current_epoch == 4 and load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 3
+    assert cli.trainer.current_epoch == 3 and load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")["epoch"] == 2
 
 
 def test_a_resume_with_another_config_says_so_in_one_line(digits_run, tmp_path):
     args = ["fit", "--config", str(ROOT / "experiments" / "configs" / "digits.yaml"), "--trainer.default_root_dir",
-            str(tmp_path), *SHORT, "--trainer.max_epochs", "4", "--optimizer.init_args.lr", "0.01",
+            str(tmp_path), *SHORT, "--trainer.max_epochs", "3", "--optimizer.init_args.lr", "0.01",
             "--data.init_args.descent", "batch", "--ckpt_path", str(digits_run / "checkpoints" / "last.ckpt")]
     status, lines, _ = run_cli(args)
     notes = [line for line in lines if line.startswith("handgrad: note:")]
