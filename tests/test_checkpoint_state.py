@@ -113,3 +113,13 @@ def test_a_resume_with_another_config_says_so_in_one_line(digits_run, tmp_path):
     assert "the config differs from the one" in notes[0]
     assert "data.init_args.descent 'minibatch' -> 'batch'" in notes[0]
     assert "optimizer.init_args.lr 0.0 -> 0.01" in notes[0]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_random_state_round_trips():
+    torch.rand(1, device="cuda")  # CUDA initialised: its generators are part of the state
+    state = rng.capture()
+    assert state["cuda"] is not None and len(state["cuda"]) == torch.cuda.device_count()
+    first = torch.rand(4, device="cuda").tolist()
+    rng.restore(state)
+    assert torch.rand(4, device="cuda").tolist() == first

@@ -87,7 +87,7 @@ OPTIONS = {
     "--data.init_args.classes": int_list(-2, 12, 4) | JUNK,
     "--data.init_args.val_fraction": FLOATS | JUNK,
     "--data.init_args.test_fraction": FLOATS | JUNK,
-    "--data.init_args.seed": HUGE_INTS | JUNK,
+    "--data.init_args.seed": st.sampled_from(["-1", str(2 ** 32), str(10 ** 14)]) | HUGE_INTS | JUNK,
     "--data.init_args.shift_augment": BOOLS | JUNK,
     "--data.init_args.updates_per_step": st.integers(-3, 100).map(str) | JUNK,
     "--seed_everything": HUGE_INTS | JUNK,
