@@ -198,16 +198,8 @@ def run(args=None):
         if not is_write_error(error):
             raise
         fail(write_error_line(error, checkpoint_io.newest), status=1)
-    except interrupt.Interrupted as error:
-        for line in interrupt.report(error, arguments):
-            print(line, file=sys.stderr)
-        sys.exit(interrupt.EXIT_STATUS)
-    except (interrupt.StoppedAtOnce, KeyboardInterrupt):
-        newest = checkpoint_io.newest
-        saved = f"the newest checkpoint is {newest[0]} (epoch {newest[1]}, update {newest[2]})" if newest else \
-            "no checkpoint was written"
-        print(f"handgrad: stopped at once (Ctrl-C); {saved}", file=sys.stderr)
-        sys.exit(interrupt.EXIT_STATUS)
+    except (interrupt.Interrupted, interrupt.StoppedAtOnce, KeyboardInterrupt) as error:  # Ctrl-C: status 130
+        interrupt.exit_after(error, arguments, checkpoint_io.newest)
 
 
 if __name__ == "__main__":

@@ -108,6 +108,21 @@ def stop_within_block(module, updates_taken, losses):
     raise Interrupted(trainer.current_epoch, trainer.global_step, path)
 
 
+def exit_after(error, args, newest):
+    """Print where a Ctrl-C stopped the command and exit with status 130. ``error``: Interrupted, or
+    StoppedAtOnce / KeyboardInterrupt (a second Ctrl-C, or one before training started); ``args``:
+    the command's arguments; ``newest``: (path, epoch, update) of the newest checkpoint written, or None."""
+    if isinstance(error, Interrupted):
+        lines = report(error, args)
+    else:
+        saved = f"the newest checkpoint is {newest[0]} (epoch {newest[1]}, update {newest[2]})" if newest \
+            else "no checkpoint was written"
+        lines = [f"handgrad: stopped at once (Ctrl-C); {saved}"]
+    for line in lines:
+        print(line, file=sys.stderr)
+    sys.exit(EXIT_STATUS)
+
+
 def report(error, args):
     """The lines the CLI prints for an Interrupted run: where it stopped, the checkpoint, the command
     that resumes it (``args``: the command's arguments, without the program name)."""
