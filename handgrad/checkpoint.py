@@ -225,7 +225,7 @@ class LastCheckpoint(ModelCheckpoint):
         self.last_model_path = self.path  # part of the state written
         self._saving = True
         try:
-            trainer.save_checkpoint(self.path)
+            trainer.save_checkpoint(self.path, weights_only=False)  # the whole state, for a resume
         finally:
             self._saving = False
         self._saved_step, self._others_saved = trainer.global_step, False
