@@ -82,15 +82,27 @@ def atomic_save(checkpoint, path):
         OSError: the operating system's error (no space, no permission, a path that is a file),
             with ``filename`` set to ``path``; the previous file at ``path`` is untouched.
     """
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    atomic_write(path, lambda file: file.write(buffer.getbuffer()))
+
+
+def atomic_write(path, write):
+    """``write(file)`` into a temporary file beside ``path``, synced, then renamed over ``path``: the
+    file at ``path`` is the old one or the new one, never half of one. Used for checkpoints, and by
+    the metrics log and the figures.
+
+    Raises:
+        OSError: as the operating system said it, with ``filename`` set to ``path``; the temporary
+            file is removed and the previous file at ``path`` is untouched.
+    """
     path = Path(path)
     temporary = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(descriptor, "wb") as file:
-            buffer = io.BytesIO()
-            torch.save(checkpoint, buffer)
-            file.write(buffer.getbuffer())
+            write(file)
             file.flush()
             os.fsync(file.fileno())  # the bytes are on disk before the name points at them
         os.replace(temporary, path)
@@ -119,12 +131,13 @@ class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint plugin, writing atomically and loading only tensors and plain values.
 
     The handgrad CLI installs it on every Trainer (``--trainer.plugins`` may name another).
-    ``newest`` is (path, epoch, global step) of the last checkpoint it wrote, or None.
+    ``newest`` and ``loaded`` are (path, epoch, global step) of the last checkpoint it wrote and
+    read (a resume), or None.
     """
 
     def __init__(self):
         super().__init__()
-        self.newest = None
+        self.newest = self.loaded = None
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         if storage_options is not None:
@@ -139,7 +152,9 @@ class SafeCheckpointIO(TorchCheckpointIO):
             raise CheckpointError(
                 "SafeCheckpointIO: weights_only=False was asked for; handgrad loads only tensors and plain values"
             )
-        return load_checkpoint(path, map_location=map_location)
+        checkpoint = load_checkpoint(path, map_location=map_location)
+        self.loaded = (str(path), checkpoint.get("epoch"), checkpoint.get("global_step"))
+        return checkpoint
 
 
 # errors of writing a file (a checkpoint, a log, a figure, the saved config): said in one line
@@ -151,14 +166,14 @@ def is_write_error(error):
     return isinstance(error, OSError) and error.errno in WRITE_ERRORS
 
 
-def write_error_line(error, newest):
+def write_error_line(error, checkpoint_io):
     """One line for a failed write: the path, the operating system's reason, the checkpoint that
-    is intact (``newest``: SafeCheckpointIO.newest, else the failed checkpoint's previous file) and
-    what to do."""
+    is intact (the newest ``checkpoint_io`` wrote, else the failed checkpoint's previous file, else
+    the one the run resumed from) and what to do."""
     name = errno.errorcode.get(error.errno, str(error.errno))
     where = f"{error.filename}: " if error.filename else ""
     line = f"could not write {where}{error.strerror or error} ({name}); "
-    intact = newest or _previous_checkpoint(error.filename)
+    intact = checkpoint_io.newest or _previous_checkpoint(error.filename) or checkpoint_io.loaded
     if intact is None:
         line += "no checkpoint of this run was written"
     else:

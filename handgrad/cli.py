@@ -19,13 +19,13 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.strategies import DDPStrategy
 
-from handgrad import interrupt
-from handgrad.checkpoint import (
-    CheckpointError, LastCheckpoint, SafeCheckpointIO, is_write_error, load_checkpoint, write_error_line,
-)
+from handgrad import interrupt, resume, watch
+from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, is_write_error, load_checkpoint, write_error_line
 from handgrad.config_file import ConfigFileError, check_args
+from handgrad.console import quiet
 from handgrad.lightning import Classifier
-from handgrad.resume import ResumeState
+
+quiet()
 
 # Lightning warns that a mid-epoch checkpoint of a manually optimized model holds the weights
 # after the step's updates. That is the state a resume needs: the optimizer state and the
@@ -91,6 +91,15 @@ class HandgradCLI(LightningCLI):
     def add_arguments_to_parser(self, parser):
         parser.link_arguments("data.num_features", "model.in_features", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        watch.add_overwrite_option(parser)
+
+    def instantiate_trainer(self, **kwargs):
+        # metrics.csv (and TensorBoard) by default, the training loss of every update, an honest bar
+        config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        kwargs.update(watch.trainer_additions(self.subcommand, config))
+        # last.ckpt always the latest state; random state and config in every checkpoint; Ctrl-C keeps the work
+        kwargs["callbacks"] = resume.trainer_callbacks(config["trainer"], kwargs.get("callbacks"), self.config)
+        return super().instantiate_trainer(**kwargs)
 
     def _parse_ckpt_path(self):
         # Lightning reads the checkpoint's hyperparameters here, before anything is built: check the
@@ -122,19 +131,6 @@ class HandgradCLI(LightningCLI):
                 )
         config["plugins"] = plugins + [self.checkpoint_io]
         return super()._instantiate_trainer(config, callbacks)
-
-    def instantiate_trainer(self, **kwargs):
-        # every Trainer keeps last.ckpt the latest state, saves the random state and the config with each
-        # checkpoint, and stops on Ctrl-C with a checkpoint (docs/reliability.md)
-        trainer_config = self.config_init[self.subcommand]["trainer"] if self.subcommand else self.config_init["trainer"]
-        config = self.config[self.subcommand] if self.subcommand else self.config
-        callbacks = trainer_config.get("callbacks") or []
-        callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
-        callbacks += [ResumeState(config), interrupt.Interrupt()]
-        if trainer_config.get("enable_checkpointing") is not False and not any(
-                isinstance(callback, LastCheckpoint) for callback in callbacks):
-            callbacks.append(LastCheckpoint())
-        return super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
 
     def _run_subcommand(self, subcommand):
         # Lightning looks up ckpt_path 'last' and 'best' only now. A name that finds nothing is the
@@ -169,16 +165,30 @@ class HandgradCLI(LightningCLI):
                 self.datamodule.check_data_parallel(world_size)
             except ValueError as error:
                 fail(error)
+        try:
+            self.watch = watch.FitWatch(self.trainer, self.config["fit"])
+        except ValueError as error:
+            fail(error)
+
+    def after_fit(self):
+        self.watch.finish()
 
 
 def main(args=None):
     """The ``handgrad`` command: runs it on ``args`` (default: the command line). Returns None,
-    so that the console script's ``sys.exit(main())`` exits 0 when the run succeeds."""
+    so that the console script's ``sys.exit(main())`` exits 0 when the run succeeds.
+    ``handgrad plot RUN_DIR ...`` draws runs' curves (handgrad.plot)."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["plot"]:
+        from handgrad.plot import main as plot
+
+        return plot(argv[1:])
     run(args)
 
 
 def run(args=None):
     """Runs the command on ``args`` (default: the command line); returns the HandgradCLI."""
+    quiet()  # again here: a caller (a test, a notebook) may have reset the warning filters since import
     arguments = list(sys.argv[1:] if args is None else args)
     checkpoint_io = SafeCheckpointIO()
     try:
@@ -197,7 +207,7 @@ def run(args=None):
     except OSError as error:  # a checkpoint, log or figure that cannot be written
         if not is_write_error(error):
             raise
-        fail(write_error_line(error, checkpoint_io.newest), status=1)
+        fail(write_error_line(error, checkpoint_io), status=1)
     except (interrupt.Interrupted, interrupt.StoppedAtOnce, KeyboardInterrupt) as error:  # Ctrl-C: status 130
         interrupt.exit_after(error, arguments, checkpoint_io.newest)
 

@@ -10,7 +10,9 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from handgrad import distributed, interrupt
-from handgrad.backprop import COSTS, accumulate_gradients, cost
+from handgrad import costs
+from handgrad.backprop import accumulate_gradients
+from handgrad.costs import cost
 from handgrad.models import BACKENDS, MLP
 
 NONFINITE = ("stop", "warn")
@@ -31,8 +33,9 @@ class Classifier(L.LightningModule):
             None, an MLP is built from hidden_sizes / activation / backend. Default: None.
         hidden_sizes: hidden layer sizes of the MLP. Default: [30].
         activation: 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu'. Default: 'sigmoid'.
-        loss: 'cross_entropy' | 'nll' (log loss on log_softmax) | 'mse' (sigmoid outputs
-            against one-hot targets). Default: 'cross_entropy'.
+        loss: the cost on the logits z, with a = sigmoid(z), p = softmax(z), t = one-hot of y (docs/costs.md):
+            {costs}
+            Default: 'cross_entropy'.
         backend: 'handgrad' | 'torch': the same MLP from handgrad.nn or torch.nn, and the
             cost from handgrad.functional or torch.nn.functional. Default: 'handgrad'.
         fused: with the handgrad MLP, use the whole-stack backward. Default: True.
@@ -65,8 +68,7 @@ class Classifier(L.LightningModule):
         nonfinite: str = "stop",
     ):
         super().__init__()
-        if loss not in COSTS:
-            raise ValueError(f"Classifier: loss must be one of {', '.join(COSTS)}; got {loss!r}")
+        costs.check_cost("Classifier", loss)
         if backend not in BACKENDS:
             raise ValueError(f"Classifier: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
@@ -76,7 +78,8 @@ class Classifier(L.LightningModule):
         self.save_hyperparameters(ignore=["network"])
         self.automatic_optimization = False
         if network is None:
-            network = MLP(in_features, list(hidden_sizes), num_classes, activation, backend, fused)
+            network = MLP(in_features, list(hidden_sizes), costs.output_units(loss, num_classes), activation, backend, fused)
+        costs.check_network_ending(loss, network)
         if swap:
             from handgrad.swap import swap as swap_modules
 
@@ -197,7 +200,8 @@ class Classifier(L.LightningModule):
                 losses.append(loss)
         losses = torch.stack([torch.as_tensor(loss, dtype=torch.float32) for loss in losses]) if losses else torch.empty(0)
         self._check_finite(losses, batch_idx)
-        self.log("train_loss", losses.mean(), prog_bar=True)
+        # the bar only: handgrad.metrics_log records every update's loss (Lightning would log block means)
+        self.log("train_loss", losses.mean(), prog_bar=True, logger=False)
         return {"update_losses": losses}
 
     def _check_finite(self, losses, batch_idx):
@@ -225,7 +229,7 @@ class Classifier(L.LightningModule):
         logits = self(inputs)
         loss = cost(logits, targets, self.loss_name, "torch")
         accuracy, mean_loss = (self.val_acc, self.val_loss) if stage == "val" else (self.test_acc, self.test_loss)
-        accuracy(logits.argmax(1), targets)
+        accuracy(costs.predict(logits), targets)
         mean_loss(loss, weight=len(targets))
         self.log(f"{stage}_loss", mean_loss, prog_bar=True)
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
@@ -237,9 +241,13 @@ class Classifier(L.LightningModule):
         self._shared_step(batch, "test")
 
     def predict_step(self, batch, batch_idx):
-        return self(batch[0]).argmax(1)
+        return costs.predict(self(batch[0]))
 
     def configure_optimizers(self):
         from handgrad.optim import GradientDescent
 
         return GradientDescent(self.parameters(), lr=0.1)
+
+
+# the loss argument's help (handgrad fit --help) lists the table of handgrad.costs, defined once there
+Classifier.__doc__ = Classifier.__doc__.replace("{costs}", costs.cost_help("\n" + " " * 12))

@@ -18,7 +18,8 @@ import sys
 
 import lightning as L
 
-from handgrad import rng
+from handgrad import interrupt, rng
+from handgrad.checkpoint import LastCheckpoint
 
 SECTIONS = ("seed_everything", "model", "data", "optimizer", "lr_scheduler")
 
@@ -97,3 +98,18 @@ class ResumeState(L.Callback):
         if self._states is not None:
             rng.restore(self._states, trainer.datamodule)
             self._states = None
+
+
+def trainer_callbacks(trainer_config, callbacks, run_config):
+    """The callbacks of a CLI Trainer: ``callbacks`` (None: the config's ``trainer.callbacks``) plus
+    ResumeState, handgrad.interrupt.Interrupt and, when checkpointing is on and the config names
+    none, a LastCheckpoint (last.ckpt always the latest state). ``run_config``: the parsed config."""
+    if callbacks is None:
+        callbacks = trainer_config.get("callbacks") or []
+    callbacks = list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
+    subcommand = run_config.get("subcommand")
+    callbacks += [ResumeState(run_config[subcommand] if subcommand else run_config), interrupt.Interrupt()]
+    if trainer_config.get("enable_checkpointing") is not False and not any(
+            isinstance(callback, LastCheckpoint) for callback in callbacks):
+        callbacks.append(LastCheckpoint())
+    return callbacks

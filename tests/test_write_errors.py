@@ -11,6 +11,7 @@ To run:  .venv/bin/python -m pytest tests/test_write_errors.py
 import errno
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -63,17 +64,21 @@ def test_a_full_disk_is_one_line_and_the_previous_checkpoint_is_intact(trained, 
     monkeypatch.setattr(checkpoint_module.os, "fsync", disk_full)
     status, lines, _ = resume(folder)
     monkeypatch.undo()
-    # best.ckpt is written first (the metric improved), and fails
-    check_one_line(status, lines, [f"could not write {last.parent}/best.ckpt: No space left on device (ENOSPC)",
+    # the first file written on resume is the metrics log, trimmed to the checkpoint's update
+    check_one_line(status, lines, [f"could not write {folder}/metrics.csv: No space left on device (ENOSPC)",
                                    f"the checkpoint {last} (epoch 0, update 40) is intact"])
     check_intact(folder, last, before)
 
 
-def test_a_read_only_folder_is_one_line(trained, monkeypatch):
+def test_a_read_only_checkpoint_folder_is_one_line(trained, monkeypatch):
     folder, last, before = trained
-    if os.geteuid() == 0:  # root writes anywhere: make the temporary file's creation fail as it would
+    if os.geteuid() == 0:  # root writes anywhere: make file creation in the folder fail as it would
+        real_mkstemp = tempfile.mkstemp
+
         def read_only(*args, **kwargs):
-            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
+            if Path(kwargs.get("dir")) == last.parent:
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), kwargs.get("dir"))
+            return real_mkstemp(*args, **kwargs)
 
         monkeypatch.setattr(checkpoint_module.tempfile, "mkstemp", read_only)
     else:
