@@ -19,10 +19,16 @@ With several processes (DDP) the processes would have to agree on the update to 
 there the handler is not installed and Ctrl-C is Lightning's own (it stops without a checkpoint
 of the step in progress).
 """
+import shlex
 import signal
 import sys
+import threading
 
 import lightning as L
+import torch
+
+from handgrad._compat import unstart_step_in_progress
+from handgrad.checkpoint import LastCheckpoint
 
 EXIT_STATUS = 128 + signal.SIGINT  # what a shell reports for a command ended by Ctrl-C
 
@@ -66,13 +72,12 @@ class Interrupt(L.Callback):
 
     def on_fit_start(self, trainer, pl_module):
         _flag["requested"] = False
-        if trainer.world_size == 1:
+        # signal handlers belong to the main thread; a fit run from another thread keeps Python's Ctrl-C
+        if trainer.world_size == 1 and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, _on_sigint)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint):
         if _flag["stopping"]:  # written inside the training step: see handgrad._compat
-            from handgrad._compat import unstart_step_in_progress
-
             unstart_step_in_progress(checkpoint)
 
     def teardown(self, trainer, pl_module, stage):
@@ -86,10 +91,6 @@ def stop_within_block(module, updates_taken, losses):
     """Stop the Classifier's training step before update ``updates_taken`` of its block: record the
     position and ``losses`` (of the block's updates taken) in the training loader, write
     ``last.ckpt`` and raise Interrupted."""
-    import torch
-
-    from handgrad.checkpoint import LastCheckpoint
-
     trainer = module.trainer
     loader = trainer.train_dataloader
     if not hasattr(loader, "stop_within_block"):
@@ -126,8 +127,6 @@ def exit_after(error, args, newest):
 def report(error, args):
     """The lines the CLI prints for an Interrupted run: where it stopped, the checkpoint, the command
     that resumes it (``args``: the command's arguments, without the program name)."""
-    import shlex
-
     lines = [f"handgrad: interrupted (Ctrl-C) at epoch {error.epoch}, after update {error.update}"]
     if error.path is None:
         lines.append("handgrad: no checkpoint written (checkpointing is off: trainer.enable_checkpointing false)")

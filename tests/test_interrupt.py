@@ -30,7 +30,7 @@ def config(folder, signal_at=None, times=1):
     folder.mkdir(exist_ok=True)
     return write_config(
         folder / "run.yaml", seed_everything=3,
-        trainer={"max_epochs": 2, "default_root_dir": str(folder), "logger": False, "enable_progress_bar": False,
+        trainer={"max_epochs": 2, "default_root_dir": str(folder), "enable_progress_bar": False,
                  "enable_model_summary": False, "callbacks": callbacks},
         model=CNN,
         data={"class_path": "datamodules.digits.DigitsDataModule",
@@ -78,6 +78,8 @@ def test_ctrl_c_saves_the_update_in_progress_and_the_resumed_run_is_the_same(who
             assert torch.equal(torch.as_tensor(state[key]), torch.as_tensor(resumed[key])), (index, key)
     # every step's update losses and train_loss (the stopped step's too), every epoch's validation metrics
     assert read_metrics(folder / "metrics") == read_metrics(whole / "metrics")
+    # and the CLI's own log of them, metrics.csv (handgrad.metrics_log), row for row
+    assert (folder / "metrics.csv").read_text() == (whole / "metrics.csv").read_text()
     # Lightning's count of steps, at which loggers write: the stopped step counted once (handgrad._compat)
     loops, resumed_loops = (torch.load(path, weights_only=True)["loops"]["fit_loop"]
                             for path in (whole / "checkpoints" / "last.ckpt", last))
