@@ -158,12 +158,11 @@ def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path):
     before = target.read_bytes()
 
     child = os.fork()
-    if child == 0:  # the process that dies mid-write: half the bytes out, then SIGKILL
-        def write_half_and_die(obj, file):
-            file.write(before[: len(before) // 2])
-            file.flush()
+    if child == 0:  # the process that dies mid-write: half the bytes in the file, then SIGKILL
+        def half_written_then_killed(descriptor):
+            os.ftruncate(descriptor, os.fstat(descriptor).st_size // 2)
             os.kill(os.getpid(), signal.SIGKILL)
-        torch.save = write_half_and_die
+        os.fsync = half_written_then_killed  # called once the bytes are written, before the rename
         try:
             io.save_checkpoint({"state_dict": {"w": torch.ones(1000)}, "step": 2}, target)
         finally:
