@@ -23,6 +23,7 @@ from handgrad import interrupt, resume, watch
 from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, is_write_error, load_checkpoint, write_error_line
 from handgrad.config_file import ConfigFileError, check_args
 from handgrad.console import quiet
+from handgrad.learner_ops import LearnerOpsError
 from handgrad.lightning import Classifier
 
 quiet()
@@ -204,6 +205,10 @@ def run(args=None):
         fail(error)
     except FloatingPointError as error:  # the run diverged: not a usage mistake, so status 1
         fail(error, status=1)
+    except LearnerOpsError as error:  # a learner's piece failed its checks before the first update: a line each
+        for line in error.lines:
+            print(f"handgrad: error: {line}", file=sys.stderr)
+        sys.exit(error.status)
     except OSError as error:  # a checkpoint, log or figure that cannot be written
         if not is_write_error(error):
             raise
