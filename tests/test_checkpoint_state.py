@@ -29,6 +29,9 @@ SMALL_CNN = ["--model.network.init_args.channels", "[4]", "--model.network.init_
 
 def short_fit(config, folder, *extra):
     args = ["fit", "--config", str(config), "--trainer.default_root_dir", str(folder), *SHORT, *extra]
+    if config.stem == "digits_yours":  # the learner's pieces: the reference ops file, whose optimizer has its own lr
+        args = [arg for arg in args if arg not in ("--optimizer.init_args.lr", "0")]
+        args += ["--model.ops", str(ROOT / "experiments" / "exercises" / "reference_ops.py"), "--model.ops_check", "false"]
     if "shift_augment: true" in config.read_text():
         args += ["--data.init_args.shift_augment", "false"]
     if config.stem == "digits_cnn":
@@ -59,7 +62,7 @@ def test_last_checkpoint_holds_the_final_update_whatever_the_metric_did(config, 
     assert final_step > 0 and last["global_step"] == final_step
     assert last["epoch"] == 1
     best = folder / "checkpoints" / "best.ckpt"
-    if best.exists():  # the configs with a monitored metric: it never improved after the first epoch
+    if best.exists() and config.stem != "digits_yours":  # a monitored metric at lr 0: it never improved after epoch 0
         assert load_checkpoint(best)["epoch"] == 0
 
 
