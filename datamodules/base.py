@@ -41,8 +41,9 @@ class InMemoryDataModule(L.LightningDataModule):
         owner = type(self).__name__
         if isinstance(updates_per_step, bool) or not isinstance(updates_per_step, int) or updates_per_step < 1:
             raise ValueError(f"{owner}: updates_per_step must be an int >= 1, got {updates_per_step!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"{owner}: seed must be an int, got {seed!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+            # the shuffling seeds a generator with seed * 1_000_003 + epoch, which must fit in 64 bits
+            raise ValueError(f"{owner}: seed must be an int in [0, 2**32 - 1], got {seed!r}")
         self.descent, self.batch_size, self.seed, self.updates_per_step = descent, batch_size, seed, updates_per_step
         (self.train_inputs, self.train_targets), (self.val_inputs, self.val_targets), (
             self.test_inputs, self.test_targets) = self.load()

@@ -58,6 +58,11 @@ class UpdateBlocks:
     on the train loader), so a run killed mid-epoch resumes at the block it had reached.
     The count is exact because Lightning does not prefetch from a loader that has a length.
 
+    A block stopped part-way (Ctrl-C, ``handgrad.interrupt``) is recorded by ``stop_within_block``:
+    the state then also holds ``updates_taken`` and the losses of those updates, and the next pass
+    serves that block again with ``"first_update"`` and ``"losses_taken"`` set, so that the model
+    takes only its remaining updates and logs the whole block's losses.
+
     Args:
         inputs, targets: the training set.
         descent: 'batch' | 'stochastic' | 'minibatch'.
@@ -83,7 +88,8 @@ class UpdateBlocks:
         self.seed, self.rank, self.world_size = seed, rank, world_size
         check_data_parallel("UpdateBlocks", descent, self.update_size, world_size)
         self.epoch, self.blocks_served = None, 0  # the pass in progress (or last finished)
-        self._resume = None  # (epoch, blocks to skip) from load_state_dict
+        self._resume = None  # (epoch, blocks to skip, partial block or None) from load_state_dict
+        self._partial = None  # (updates taken, their losses) of a block stopped part-way
 
     @property
     def updates_per_epoch(self):
@@ -98,14 +104,24 @@ class UpdateBlocks:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.inputs), generator=generator)
 
+    def stop_within_block(self, updates_taken, losses):
+        """Record that the block served last was stopped after ``updates_taken`` of its updates,
+        whose losses are ``losses`` (a 1-d tensor); ``state_dict()`` then carries both."""
+        self._partial = (int(updates_taken), torch.as_tensor(losses, dtype=torch.float32).detach().cpu())
+
     def state_dict(self):
-        """Where the loader stands: plain ints, so a checkpoint holding them loads with weights_only=True."""
-        return {"epoch": self.epoch, "blocks_served": self.blocks_served, "epochs_started": self.epochs_started,
-                "num_blocks": len(self)}
+        """Where the loader stands: plain ints (and a tensor of losses for a block stopped part-way),
+        so a checkpoint holding them loads with weights_only=True."""
+        state = {"epoch": self.epoch, "blocks_served": self.blocks_served, "epochs_started": self.epochs_started,
+                 "num_blocks": len(self)}
+        if self._partial is not None:
+            state["updates_taken"], state["losses_taken"] = self._partial
+        return state
 
     def load_state_dict(self, state):
         expected = {"epoch", "blocks_served", "epochs_started", "num_blocks"}
-        if not isinstance(state, dict) or set(state) != expected:
+        partial = {"updates_taken", "losses_taken"}
+        if not isinstance(state, dict) or set(state) not in (expected, expected | partial):
             got = sorted(state) if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"UpdateBlocks: load_state_dict expects a dict with keys {sorted(expected)}, got {got}")
         if state["num_blocks"] != len(self):
@@ -115,19 +131,25 @@ class UpdateBlocks:
             )
         self.epochs_started = state["epochs_started"]
         self.epoch, self.blocks_served = state["epoch"], state["blocks_served"]
-        self._resume = (state["epoch"], state["blocks_served"])
+        partial = (state["updates_taken"], state["losses_taken"]) if "updates_taken" in state else None
+        self._resume = (state["epoch"], state["blocks_served"], partial)
 
     def __iter__(self):
         # a generator: this body runs at the first next(), when the trainer's epoch is the one being trained
         epoch = self.epoch_fn() if self.epoch_fn is not None else self.epochs_started
-        skip = 0
+        skip, partial = 0, None
         if self._resume is not None:
-            resume_epoch, served = self._resume
+            resume_epoch, served, partial = self._resume
             self._resume = None
+            if partial is not None:  # the block stopped part-way is served again, for its remaining updates
+                served -= 1
             # a state saved after an epoch's last block resumes at the next epoch: nothing to skip;
             # counting epochs here (no trainer), the next pass is the interrupted one
             if served < len(self) and (resume_epoch == epoch or self.epoch_fn is None):
                 epoch, skip = resume_epoch, served
+            else:
+                partial = None
+        self._partial = None
         self.epochs_started = max(self.epochs_started, epoch + 1)
         self.epoch, self.blocks_served = epoch, skip
         order = self.order(epoch)
@@ -137,7 +159,12 @@ class UpdateBlocks:
             block_inputs = inputs[start:start + rows_per_block]
             block_targets = targets[start:start + rows_per_block]
             self.blocks_served += 1  # counted before the block is handed out: a checkpoint taken during its step
-            yield self._share(block_inputs, block_targets)  # records it as served
+            block = self._share(block_inputs, block_targets)  # records it as served
+            if partial is not None:
+                block["first_update"], block["losses_taken"] = partial
+                partial = None
+            self._partial = None
+            yield block
 
     def _share(self, inputs, targets):
         """This process's rows of every update in the block (all rows on one process)."""

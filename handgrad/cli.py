@@ -6,7 +6,10 @@ A mistake the user typed ends the command before training starts, with one line 
 and exit status 2: the parser's own errors (unknown keys, wrong types), values only the
 classes can judge, a checkpoint that is missing, unreadable or holds more than data, and
 a descent that cannot be shared by the processes asked for. A run that diverges (NaN or
-infinite loss, with ``model.nonfinite='stop'``) ends with one line and exit status 1.
+infinite loss, with ``model.nonfinite='stop'``) ends with one line and exit status 1; so does a
+file that cannot be written (no space, no permission), naming it and the checkpoint still intact.
+Ctrl-C during ``fit`` saves the state after the update in progress and exits 130, printing the
+command that resumes it (``handgrad.interrupt``). See docs/reliability.md.
 """
 import re
 import sys
@@ -16,8 +19,9 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.strategies import DDPStrategy
 
-from handgrad import watch
-from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, load_checkpoint
+from handgrad import interrupt, resume, watch
+from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, is_write_error, load_checkpoint, write_error_line
+from handgrad.config_file import ConfigFileError, check_args
 from handgrad.console import quiet
 from handgrad.learner_ops import LearnerOpsError
 from handgrad.lightning import Classifier
@@ -80,8 +84,9 @@ class HandgradCLI(LightningCLI):
     """LightningCLI with the datamodule's sizes linked into the model, one-line errors for
     everything the user typed, and handgrad's checkpoint plugin on every Trainer."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, checkpoint_io=None, **kwargs):
         kwargs.setdefault("parser_class", HandgradArgumentParser)
+        self.checkpoint_io = checkpoint_io or SafeCheckpointIO()
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser):
@@ -93,6 +98,8 @@ class HandgradCLI(LightningCLI):
         # metrics.csv (and TensorBoard) by default, the training loss of every update, an honest bar
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
         kwargs.update(watch.trainer_additions(self.subcommand, config))
+        # last.ckpt always the latest state; random state and config in every checkpoint; Ctrl-C keeps the work
+        kwargs["callbacks"] = resume.trainer_callbacks(config["trainer"], kwargs.get("callbacks"), self.config)
         return super().instantiate_trainer(**kwargs)
 
     def _parse_ckpt_path(self):
@@ -123,7 +130,7 @@ class HandgradCLI(LightningCLI):
                     f"trainer.plugins: handgrad writes and loads checkpoints with its own plugin "
                     f"(handgrad.checkpoint.SafeCheckpointIO); remove {type(plugin).__name__}"
                 )
-        config["plugins"] = plugins + [SafeCheckpointIO()]
+        config["plugins"] = plugins + [self.checkpoint_io]
         return super()._instantiate_trainer(config, callbacks)
 
     def _run_subcommand(self, subcommand):
@@ -183,14 +190,18 @@ def main(args=None):
 def run(args=None):
     """Runs the command on ``args`` (default: the command line); returns the HandgradCLI."""
     quiet()  # again here: a caller (a test, a notebook) may have reset the warning filters since import
+    arguments = list(sys.argv[1:] if args is None else args)
+    checkpoint_io = SafeCheckpointIO()
     try:
+        check_args(arguments)
         return HandgradCLI(
             Classifier,
             subclass_mode_data=True,
             save_config_kwargs={"overwrite": True},
             args=args,
+            checkpoint_io=checkpoint_io,
         )
-    except CheckpointError as error:  # a named checkpoint ('last', 'best') that turned out broken
+    except (CheckpointError, ConfigFileError) as error:  # a broken named checkpoint ('last'); a bad config file
         fail(error)
     except FloatingPointError as error:  # the run diverged: not a usage mistake, so status 1
         fail(error, status=1)
@@ -198,6 +209,12 @@ def run(args=None):
         for line in error.lines:
             print(f"handgrad: error: {line}", file=sys.stderr)
         sys.exit(error.status)
+    except OSError as error:  # a checkpoint, log or figure that cannot be written
+        if not is_write_error(error):
+            raise
+        fail(write_error_line(error, checkpoint_io), status=1)
+    except (interrupt.Interrupted, interrupt.StoppedAtOnce, KeyboardInterrupt) as error:  # Ctrl-C: status 130
+        interrupt.exit_after(error, arguments, checkpoint_io.newest)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from handgrad import _compat, distributed, learner_ops
+from handgrad import _compat, distributed, interrupt, learner_ops
 from handgrad import costs
 from handgrad.backprop import accumulate_gradients
 from handgrad.costs import cost
@@ -185,7 +185,9 @@ class Classifier(L.LightningModule):
         optimizer = self.optimizers()
         inputs, targets, update_size = block["inputs"], block["targets"], block["update_size"]
         num_updates = block["num_updates"]  # the same on every process, even where a share is empty
-        losses = []
+        # a block stopped part-way by Ctrl-C comes again with the losses of the updates it took
+        first_update = block.get("first_update", 0)
+        losses = list(block["losses_taken"]) if first_update else []
         params = [p for p in self.parameters() if p.requires_grad]
         world = distributed.world_size()
         stack_params = self.network.dense_params() if self._explicit_backprop else None
@@ -193,7 +195,9 @@ class Classifier(L.LightningModule):
         # lean updates record no graph: grad mode off once for the block, not per call
         no_graph = torch.no_grad() if self._lean_steps else contextlib.nullcontext()
         with self._without_ddp_reducer(), no_graph:
-            for index in range(num_updates):
+            for index in range(first_update, num_updates):
+                if interrupt.requested():  # Ctrl-C: the update before this one was the last
+                    interrupt.stop_within_block(self, index, losses)
                 start = index * update_size
                 for param in params:  # what optimizer.zero_grad() does, without its per-call cost
                     param.grad = None

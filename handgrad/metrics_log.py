@@ -16,13 +16,15 @@ command uses when the config leaves ``trainer.logger`` unset.
 """
 import csv
 import importlib.util
+import io
 import math
-import os
 from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.utilities import rank_zero_only
+
+from handgrad.checkpoint import atomic_write
 
 METRICS_FILE = "metrics.csv"
 HEADER = ["update", "epoch", "metric", "value"]
@@ -114,27 +116,26 @@ class MetricsCSV(Logger):
                                 kept.append(row)
                         except ValueError:
                             continue
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fresh = self.path.with_name(self.path.name + ".new")
-        with open(fresh, "w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(HEADER)
-            writer.writerows(kept)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(fresh, self.path)
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        writer.writerow(HEADER)
+        writer.writerows(kept)
+        atomic_write(self.path, lambda file: file.write(text.getvalue().encode()))
         self.update = update
 
     def _append(self, rows):
         if not rows:
             return
-        if self._file is None:
-            new = not self.path.is_file()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "a", newline="")
-            if new:
-                self._file.write(",".join(HEADER) + "\n")
-        self._file.write("".join(f"{u},{e},{name},{value!r}\n" for u, e, name, value in rows))
+        try:
+            if self._file is None:
+                new = not self.path.is_file()
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = open(self.path, "a", newline="")
+                if new:
+                    self._file.write(",".join(HEADER) + "\n")
+            self._file.write("".join(f"{u},{e},{name},{value!r}\n" for u, e, name, value in rows))
+        except OSError as error:  # a full disk: say which file (handgrad.checkpoint.write_error_line)
+            raise OSError(error.errno, error.strerror, str(self.path)) from error
 
     @rank_zero_only
     def save(self):

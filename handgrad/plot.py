@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from handgrad.checkpoint import atomic_write
 from handgrad.metrics_log import read_metrics
 
 CURVES_FILE = "curves.png"
@@ -78,8 +79,8 @@ def draw(runs, out):
             axis.legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    # written beside and renamed into place: a full disk leaves no half-written figure (handgrad.checkpoint)
+    atomic_write(out, lambda file: fig.savefig(file, dpi=110, format=out.suffix.lstrip(".") or "png"))
     plt.close(fig)
     return out
 

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -147,3 +148,17 @@ def final_state(checkpoint_path):
     """Weights and optimizer state of a checkpoint, loaded the safe way."""
     checkpoint = torch.load(checkpoint_path, weights_only=True)
     return checkpoint["state_dict"], checkpoint["optimizer_states"]
+
+
+class SignalAt(L.Callback):
+    """Sends this process SIGINT (a Ctrl-C) ``times`` times while update ``update`` is being taken
+    (at its optimizer step, when ``update`` updates are done)."""
+
+    def __init__(self, update: int, times: int = 1):
+        self.update, self.times = update, times
+
+    def on_before_optimizer_step(self, trainer, module, optimizer):
+        if trainer.global_step == self.update:
+            for _ in range(self.times):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.01)  # the handler runs before the next signal is sent

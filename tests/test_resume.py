@@ -1,9 +1,11 @@
 """Interrupted training resumes exactly, and a crash while a checkpoint is written breaks nothing.
 
-For each descent variant a ``handgrad fit`` process saving a checkpoint after every step is
-killed with SIGKILL in the middle of an epoch (one step after its last checkpoint, so that
-step's work is lost), then resumed with ``--ckpt_path last``. It must end with the weights,
-optimizer state and logged metrics of a run never interrupted, bit for bit (CPU).
+For each descent variant, and for a network with dropout (SmallCNN, whose masks come from
+torch's generator: the checkpoint's random state must be restored), a ``handgrad fit`` process
+saving a checkpoint after every step is killed with SIGKILL in the middle of an epoch (one step
+after its last checkpoint, so that step's work is lost), then resumed with ``--ckpt_path last``.
+It must end with the weights, optimizer state and logged metrics of a run never interrupted,
+bit for bit (CPU).
 
 To run:  python -m pytest tests/test_resume.py
 """
@@ -32,7 +34,12 @@ VARIANTS = {
     "stochastic": (dict(descent="stochastic", updates_per_step=256), 2, 8),
     "minibatch": (dict(descent="minibatch", batch_size=16, updates_per_step=8), 2, 16),
     "batch": (dict(descent="batch", updates_per_step=1), 4, 3),
+    # two digits only (a subset, to stay short): 251 training samples, 4 steps of 4 updates (16) per epoch
+    "cnn": (dict(descent="minibatch", batch_size=16, updates_per_step=4, classes=[0, 1]), 2, 6),
 }
+# a small SmallCNN: convolutions, batch norm and dropout, each drawing or keeping state
+CNN = {"network": {"class_path": "handgrad.models.SmallCNN",
+                   "init_args": {"num_classes": 2, "channels": [4], "hidden": 16, "dropout": 0.25}}}
 
 
 def config(folder, descent, config_name="run.yaml", pause=None):
@@ -41,14 +48,13 @@ def config(folder, descent, config_name="run.yaml", pause=None):
     if pause is not None:
         callbacks.append({"class_path": "reliability_helpers.PauseAt",
                           "init_args": {"blocks": pause, "marker": str(folder / "paused")}})
-    callbacks.append({"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                      "init_args": {"every_n_train_steps": 1, "save_last": True, "save_top_k": 0}})
+    callbacks.append({"class_path": "handgrad.checkpoint.LastCheckpoint", "init_args": {"every_n_train_steps": 1}})
     folder.mkdir(exist_ok=True)
     return write_config(
         folder / config_name, seed_everything=3,
         trainer={"max_epochs": epochs, "default_root_dir": str(folder), "logger": False, "enable_progress_bar": False,
                  "enable_model_summary": False, "callbacks": callbacks},
-        model={"hidden_sizes": [16]},
+        model=CNN if descent == "cnn" else {"hidden_sizes": [16]},
         data={"class_path": "datamodules.digits.DigitsDataModule", "init_args": data},
         optimizer={"class_path": "handgrad.optim.Adam", "init_args": {"lr": 0.003}},  # Adam: state to restore
     )
@@ -122,6 +128,7 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(descent, killed_runs
     killed_at = kill_when_paused(killed_runs, descent)
     saved = load_checkpoint(folder / "checkpoints" / "last.ckpt")
     assert 0 < saved["global_step"] < killed_at  # the newest checkpoint is from before the lost step
+    assert "rng_states" in saved
     if descent != "batch":  # batch descent has one step per epoch: no middle to kill it in
         loader = saved["loops"]["fit_loop"]["state_dict"]["combined_loader"][0]
         assert 0 < loader["blocks_served"] < loader["num_blocks"]  # killed mid-epoch
@@ -151,12 +158,11 @@ def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path):
     before = target.read_bytes()
 
     child = os.fork()
-    if child == 0:  # the process that dies mid-write: half the bytes out, then SIGKILL
-        def write_half_and_die(obj, file):
-            file.write(before[: len(before) // 2])
-            file.flush()
+    if child == 0:  # the process that dies mid-write: half the bytes in the file, then SIGKILL
+        def half_written_then_killed(descriptor):
+            os.ftruncate(descriptor, os.fstat(descriptor).st_size // 2)
             os.kill(os.getpid(), signal.SIGKILL)
-        torch.save = write_half_and_die
+        os.fsync = half_written_then_killed  # called once the bytes are written, before the rename
         try:
             io.save_checkpoint({"state_dict": {"w": torch.ones(1000)}, "step": 2}, target)
         finally:
