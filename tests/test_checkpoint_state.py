@@ -8,7 +8,7 @@
 - A checkpoint written before checkpoints held the random state resumes with a one-line note;
   a resume whose config differs from the checkpoint's says which values in one line.
 
-To run:  .venv/bin/python -m pytest tests/test_checkpoint_state.py
+To run:  python -m pytest tests/test_checkpoint_state.py
 """
 import random
 

@@ -7,7 +7,7 @@
   ``--trainer.max_steps 2`` and small sizes, and checks that it exits 0, 1 (a run that diverged)
   or 2 (a refused value), never with a traceback, and that a refused value writes nothing.
 
-To run:  .venv/bin/python -m pytest tests/test_config_file.py
+To run:  python -m pytest tests/test_config_file.py
 """
 import shutil
 import tempfile

@@ -3,7 +3,7 @@ to last.ckpt, prints where it stopped and the command that resumes it, and exits
 run ends with the weights, optimizer state and logged metrics of a run never interrupted, bit for
 bit (CPU), for a network with dropout (SmallCNN). A second Ctrl-C stops at once.
 
-To run:  .venv/bin/python -m pytest tests/test_interrupt.py
+To run:  python -m pytest tests/test_interrupt.py
 """
 import shlex
 

@@ -6,7 +6,7 @@ A full disk is simulated (``os.fsync`` raising ENOSPC, as a full disk does when 
 it); a read-only folder is real when the tests do not run as root, simulated otherwise (root
 writes into a read-only folder); a run folder that is a file is real.
 
-To run:  .venv/bin/python -m pytest tests/test_write_errors.py
+To run:  python -m pytest tests/test_write_errors.py
 """
 import errno
 import os
