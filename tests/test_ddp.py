@@ -1,5 +1,7 @@
 """Data parallelism: ``handgrad fit --trainer.strategy ddp --trainer.accelerator cpu --trainer.devices 2``
-trains on two processes (gloo) and takes the updates one process would take on the same samples.
+trains on two processes (gloo) and takes the updates one process would take on the same samples;
+so does ``--trainer.num_nodes 2`` with one process per node (two commands, ``NODE_RANK`` 0 and 1,
+``MASTER_ADDR=127.0.0.1``), as on two machines.
 
 Two runs, started together: batch descent through handgrad's fast path (every update is the
 whole training set, split between the processes), and minibatch descent through autograd
@@ -10,6 +12,7 @@ loss (the mean over all samples, the same on both processes) and the validation 
 
 To run:  .venv/bin/python -m pytest tests/test_ddp.py
 """
+import socket
 import subprocess
 import sys
 
@@ -24,6 +27,8 @@ from reliability_helpers import (  # noqa: F401 (one_thread: a fixture)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 DDP = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu", "--trainer.devices", "2"]
+NODES = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+         "--trainer.num_nodes", "2"]
 
 # name -> (model settings, data settings, epochs)
 RUNS = {
@@ -61,6 +66,15 @@ def runs(tmp_path_factory):
         command = [sys.executable, "-m", "handgrad", "fit", "--config", config_path, *DDP]
         processes[name] = subprocess.Popen(command, env=subprocess_env(), cwd=root, stdout=subprocess.DEVNULL,
                                            stderr=open(root / f"{name}.stderr", "w"))
+    config_path = config(root / "batch-handgrad" / "nodes", "batch-handgrad", ddp=True)
+    with socket.socket() as probe:  # a free port for the two nodes to meet at
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for node in (0, 1):
+        env = {**subprocess_env(), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": str(node)}
+        command = [sys.executable, "-m", "handgrad", "fit", "--config", config_path, *NODES]
+        processes[f"node{node}"] = subprocess.Popen(command, env=env, cwd=root, stdout=subprocess.DEVNULL,
+                                                    stderr=open(root / f"node{node}.stderr", "w"))
     for name in RUNS:
         status, lines, _ = run_cli(["fit", "--config", config(root / name / "one", name)])
         assert status == 0, lines
@@ -71,13 +85,23 @@ def runs(tmp_path_factory):
             process.kill()
         stderr = (root / f"{name}.stderr").read_text()
         assert process.returncode == 0, stderr[-3000:]
-        assert "MEMBER: 2/2" in stderr  # Lightning's word that the second process joined
+        if not name.startswith("node"):
+            assert "MEMBER: 2/2" in stderr  # Lightning's word that the second process joined
     return root
 
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_two_processes_take_the_updates_of_one(name, runs):
-    one, ddp = runs / name / "one", runs / name / "ddp"
+    assert_same_updates(runs / name / "one", runs / name / "ddp", name)
+
+
+def test_two_nodes_take_the_updates_of_one(runs):
+    assert "MEMBER: 2/2" in (runs / "node0.stderr").read_text() + (runs / "node1.stderr").read_text()
+    assert_same_updates(runs / "batch-handgrad" / "one", runs / "batch-handgrad" / "nodes", "batch-handgrad")
+
+
+def assert_same_updates(one, ddp, name):
+    """Weights after every step, logged losses and validation metrics of ``ddp`` equal those of ``one``."""
     steps = sorted(path.name for path in (one / "checkpoints").glob("step=*.ckpt"))
     assert steps == sorted(path.name for path in (ddp / "checkpoints").glob("step=*.ckpt"))
     assert len(steps) == RUNS[name][2]  # one step per epoch here; the first is after one update (batch)
