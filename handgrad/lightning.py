@@ -270,11 +270,15 @@ class Classifier(L.LightningModule):
         if len(inputs) == 0:
             self._output_checked = False  # an empty share under data parallelism: check at the next batch
             return
+        sample = inputs[:1]
+        weight = next(self.network.parameters(), None)
+        if weight is not None and sample.is_floating_point():
+            sample = sample.to(weight.dtype)  # outside the precision plugin's forward (64-true)
         training = self.network.training
         self.network.eval()  # no side effect: batch norm's running statistics stay as they are
         try:
             with torch.no_grad():
-                outputs = self.network(inputs[:1])
+                outputs = self.network(sample)
         finally:
             self.network.train(training)
         # a two-class task trained with binary cross-entropy has one output, the logit of class 1
