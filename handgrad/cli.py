@@ -42,6 +42,10 @@ NAMED_CHECKPOINTS = ("last", "best", "hpc")
 # ckpt_path that asks test, validate or predict for the untrained model, on purpose
 UNTRAINED = "untrained"
 DEBUG = "HANDGRAD_DEBUG"
+# Trainer options that take a count (int) or a share (float). jsonargparse reads `2` as 2.0, which
+# Lightning would refuse as a share above 1; a whole number above 1 can only mean a count.
+BATCH_COUNTS = ("limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches",
+                "overfit_batches")
 
 
 def fail(message, status=2):
@@ -190,7 +194,9 @@ class HandgradCLI(LightningCLI):
                     f"trainer.plugins: handgrad writes and loads checkpoints with its own plugin "
                     f"(handgrad.checkpoint.SafeCheckpointIO); remove {type(plugin).__name__}"
                 )
-        return super().instantiate_trainer(plugins=plugins + [SafeCheckpointIO()], **kwargs)
+        counts = {key: int(value) for key, value in config["trainer"].items()
+                  if key in BATCH_COUNTS and isinstance(value, float) and value > 1 and value.is_integer()}
+        return super().instantiate_trainer(plugins=plugins + [SafeCheckpointIO()], **counts, **kwargs)
 
     def before_fit(self):
         # checked here, once the trainer knows its processes, rather than in each process later

@@ -119,3 +119,17 @@ def test_debug_shows_the_traceback_behind_the_line(tmp_path, monkeypatch):
     assert plain[0] == debug[0] == 2
     assert not any("Traceback" in line for line in plain[2])
     assert "Traceback (most recent call last):" in debug[2] and debug[2][-1] == plain[2][-1]
+
+
+def test_a_whole_number_of_training_steps_is_a_count(tmp_path):
+    from handgrad.cli import HandgradCLI
+    from handgrad.lightning import Classifier
+
+    cli = HandgradCLI(Classifier, subclass_mode_data=True, run=False,
+                      args=["--config", DIGITS, *QUICK, "--trainer.default_root_dir", str(tmp_path),
+                            "--trainer.limit_train_batches", "2", "--trainer.limit_val_batches", "1.0",
+                            "--data.init_args.updates_per_step", "8"])
+    assert cli.trainer.limit_train_batches == 2 and isinstance(cli.trainer.limit_train_batches, int)
+    assert cli.trainer.limit_val_batches == 1.0  # a share: all of it
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert cli.trainer.global_step == 2 * 8  # two training steps of 8 updates
