@@ -66,7 +66,7 @@ def main():
     for seed in args.seeds:
         run = f"runs/{name}_seeds/seed{seed}"
         common = ["--config", args.config, "--seed_everything", str(seed), "--trainer.default_root_dir", run]
-        _, fit_seconds = handgrad("fit", *common)
+        _, fit_seconds = handgrad("fit", *common, "--overwrite", "true")  # a rerun starts afresh
         checkpoint = ROOT / run / "checkpoints" / "best.ckpt"
         epoch, val_loss = best_epoch(checkpoint)
         stdout, _ = handgrad("test", *common, "--ckpt_path", str(checkpoint))

@@ -7,27 +7,11 @@ the autograd.Functions use, so both paths give the same gradients). This is the
 fast path for small networks, where the engine's per-op cost would dominate.
 """
 import torch
-import torch.nn.functional as TF
 
-import handgrad.functional as HF
+from handgrad.costs import COSTS, cost, targets_matrix  # noqa: F401  (COSTS, cost re-exported: the table lives there)
 from handgrad.functional.activation import sigmoid_derivative
 from handgrad.functional.dense import stack_backprop, stack_forward
 from handgrad.grad_mode import without_graph
-
-COSTS = ("cross_entropy", "nll", "mse")
-
-
-def cost(logits, targets, name, backend="handgrad"):
-    """The classifier's cost on its logits, through handgrad's Functions or torch's:
-    'cross_entropy' on logits; 'nll' on log_softmax(logits) (the log loss);
-    'mse' between sigmoid(logits) and the one-hot targets (sigmoid output units)."""
-    F = HF if backend == "handgrad" else TF
-    if name == "cross_entropy":
-        return F.cross_entropy(logits, targets)
-    if name == "nll":
-        return F.nll_loss(F.log_softmax(logits, 1), targets)
-    one_hot = TF.one_hot(targets, logits.shape[1]).to(logits.dtype)
-    return F.mse_loss(F.sigmoid(logits), one_hot)
 
 
 def _log_softmax_rows(logits):
@@ -43,8 +27,9 @@ def _log_softmax_rows(logits):
 def cost_and_logit_grad(logits, targets, name, scale):
     """The cost summed over the samples times ``scale``, and its gradient w.r.t. the logits.
 
-    The same formulas as handgrad's cross_entropy and mse_loss backward passes, with
-    none of their options: this runs once per update, where every small op counts.
+    The same formulas as handgrad's cross_entropy, mse_loss and binary_cross_entropy_with_logits
+    backward passes (the costs of handgrad.costs), with none of their options: this runs once per
+    update, where every small op counts.
     """
     if name in ("cross_entropy", "nll"):  # nll after log_softmax is the same cost as cross-entropy
         log_prob = _log_softmax_rows(logits)
@@ -52,10 +37,16 @@ def cost_and_logit_grad(logits, targets, name, scale):
         value = log_prob.gather(1, rows).sum() * -scale  # -sum_n log p[n, y_n]
         grad = log_prob.exp_().mul_(scale)  # softmax ...
         return value, grad.scatter_add_(1, rows, grad.new_full(rows.shape, -scale))  # ... minus one-hot
-    # mse of sigmoid outputs against one-hot targets, averaged over the classes as well
+    # the sigmoid costs, against t: the one-hot targets, or the class as a column for one output unit
     output = torch.sigmoid(logits)
-    error = output.scatter_add(1, targets[:, None], output.new_full((len(targets), 1), -1.0))  # y - one-hot
-    per_class = scale / logits.shape[1]
+    target = targets_matrix(logits, targets)
+    error = output - target  # a - t
+    if name == "bce":  # -[t log a + (1 - t) log(1 - a)], written on the logits so that it cannot overflow
+        per_class = scale / logits.shape[1]
+        value = (logits.clamp(min=0) - logits * target + torch.log1p(torch.exp(-logits.abs()))).sum() * per_class
+        return value, error.mul_(per_class)  # d/dz of the bce of sigmoid(z) is a - t: no sigmoid' factor
+    # mse averages over the classes as well; quadratic is half the squared distance, summed over classes
+    per_class = scale / logits.shape[1] if name == "mse" else scale / 2
     value = error.square().sum() * per_class
     return value, error.mul_(2 * per_class).mul_(sigmoid_derivative(output))
 

@@ -24,10 +24,13 @@ from lightning.pytorch.utilities import rank_zero_only
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
 from datamodules import DigitsDataModule, MNISTDataModule  # noqa: F401 (--data DigitsDataModule by short name)
-from handgrad import cli_help, run_plan
+from handgrad import cli_help, run_plan, watch
 from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, load_checkpoint
+from handgrad.console import quiet
 from handgrad.lightning import Classifier
 from handgrad.trainer_options import OptionRefused, check_trainer_options
+
+quiet()
 
 # Lightning warns that a mid-epoch checkpoint of a manually optimized model holds the weights
 # after the step's updates. That is the state a resume needs: the optimizer state and the
@@ -137,6 +140,7 @@ class HandgradCLI(LightningCLI):
     def add_arguments_to_parser(self, parser):
         parser.link_arguments("data.num_features", "model.in_features", apply_on="instantiate")
         parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        watch.add_overwrite_option(parser)
 
     def parse_arguments(self, parser, args):
         super().parse_arguments(parser, args)
@@ -186,6 +190,8 @@ class HandgradCLI(LightningCLI):
 
     def instantiate_trainer(self, **kwargs):
         config = self.config_init[self.subcommand] if self.subcommand else self.config_init
+        # metrics.csv (and TensorBoard) by default, the training loss of every update, an honest bar
+        kwargs.update(watch.trainer_additions(self.subcommand, config))
         plugins = config["trainer"].get("plugins") or []
         plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
         for plugin in plugins:
@@ -214,9 +220,16 @@ class HandgradCLI(LightningCLI):
             check_trainer_options(self.trainer, self.model, anomaly=anomaly)
         except OptionRefused as error:
             fail(error)
+        try:
+            self.watch = watch.FitWatch(self.trainer, self.config["fit"])
+        except ValueError as error:
+            fail(error)
         if rank_zero_only.rank == 0:
             print(run_plan.describe(self.model, self.datamodule, self.trainer, self.config_init[self.subcommand],
                                     self.carried_over), flush=True)
+
+    def after_fit(self):
+        self.watch.finish()
 
     # LightningCLI runs a subcommand through a method of that name when the CLI has one
     def fit(self, **kwargs):
@@ -261,12 +274,19 @@ class HandgradCLI(LightningCLI):
 
 def main(args=None):
     """The ``handgrad`` command: runs it on ``args`` (default: the command line). Returns None,
-    so that the console script's ``sys.exit(main())`` exits 0 when the run succeeds."""
+    so that the console script's ``sys.exit(main())`` exits 0 when the run succeeds.
+    ``handgrad plot RUN_DIR ...`` draws runs' curves (handgrad.plot)."""
+    argv = sys.argv[1:] if args is None else list(args)
+    if argv[:1] == ["plot"]:
+        from handgrad.plot import main as plot
+
+        return plot(argv[1:])
     run(args)
 
 
 def run(args=None):
     """Runs the command on ``args`` (default: the command line); returns the HandgradCLI."""
+    quiet()  # again here: a caller (a test, a notebook) may have reset the warning filters since import
     try:
         return HandgradCLI(
             Classifier,

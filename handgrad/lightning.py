@@ -11,8 +11,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from handgrad import _compat, distributed
-from handgrad.backprop import COSTS, accumulate_gradients, cost
+from handgrad import _compat, costs, distributed
+from handgrad.backprop import accumulate_gradients
+from handgrad.costs import cost
 from handgrad.models import BACKENDS, MLP
 from handgrad.trainer_options import OptionRefused, check_trainer_options
 
@@ -41,8 +42,9 @@ class Classifier(L.LightningModule):
             with a network). Default: None, which means [30].
         activation: 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu', of the MLP built when no network
             is given (refused with a network). Default: None, which means 'sigmoid'.
-        loss: 'cross_entropy' | 'nll' (log loss on log_softmax) | 'mse' (sigmoid outputs
-            against one-hot targets). Default: 'cross_entropy'.
+        loss: the cost on the logits z, with a = sigmoid(z), p = softmax(z), t = one-hot of y (docs/costs.md):
+            {costs}
+            Default: 'cross_entropy'.
         backend: 'handgrad' | 'torch': the same MLP from handgrad.nn or torch.nn, and the
             cost from handgrad.functional or torch.nn.functional. Default: 'handgrad'.
         fused: with the handgrad MLP, use the whole-stack backward. Default: True.
@@ -104,8 +106,7 @@ class Classifier(L.LightningModule):
         if gradient_clip_algorithm not in CLIP_ALGORITHMS:
             raise ValueError(f"Classifier: gradient_clip_algorithm must be one of {', '.join(CLIP_ALGORITHMS)}; "
                              f"got {gradient_clip_algorithm!r}")
-        if loss not in COSTS:
-            raise ValueError(f"Classifier: loss must be one of {', '.join(COSTS)}; got {loss!r}")
+        costs.check_cost("Classifier", loss)
         if backend not in BACKENDS:
             raise ValueError(f"Classifier: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
         if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
@@ -116,7 +117,9 @@ class Classifier(L.LightningModule):
         self.automatic_optimization = False
         if network is None:
             sizes = [30] if hidden_sizes is None else list(hidden_sizes)
-            network = MLP(in_features, sizes, num_classes, activation or "sigmoid", backend, fused)
+            network = MLP(in_features, sizes, costs.output_units(loss, num_classes), activation or "sigmoid", backend,
+                          fused)
+        costs.check_network_ending(loss, network)
         if swap:
             from handgrad.swap import swap as swap_modules
 
@@ -235,7 +238,8 @@ class Classifier(L.LightningModule):
                 losses.append(loss)
         losses = torch.stack([torch.as_tensor(loss, dtype=torch.float32) for loss in losses]) if losses else torch.empty(0)
         self._check_finite(losses, batch_idx)
-        self.log("train_loss", losses.mean(), prog_bar=True)
+        # the bar only: handgrad.metrics_log records every update's loss (Lightning would log block means)
+        self.log("train_loss", losses.mean(), prog_bar=True, logger=False)
         return {"update_losses": losses}
 
     @staticmethod
@@ -281,12 +285,13 @@ class Classifier(L.LightningModule):
                 outputs = self.network(sample)
         finally:
             self.network.train(training)
-        # a two-class task trained with binary cross-entropy has one output, the logit of class 1
-        expected = {self.num_classes} | ({1} if self.loss_name == "bce" and self.num_classes == 2 else set())
-        if outputs.dim() != 2 or outputs.shape[1] not in expected:
+        # one logit per class; one in all for a two-class task trained with binary cross-entropy
+        expected = costs.output_units(self.loss_name, self.num_classes)
+        if outputs.dim() != 2 or outputs.shape[1] != expected:
+            what = "one logit per class" if expected == self.num_classes else f"loss {self.loss_name!r} on two classes"
             raise OptionRefused(
                 f"model.network: the network gives outputs of shape {tuple(outputs.shape[1:])} per sample, but the data "
-                f"has {self.num_classes} classes: its last layer must give {self.num_classes} outputs (one logit per class)"
+                f"has {self.num_classes} classes: its last layer must give {expected} outputs ({what})"
             )
 
     def on_train_batch_start(self, batch, batch_idx):
@@ -326,7 +331,7 @@ class Classifier(L.LightningModule):
         logits = self(inputs)
         loss = cost(logits, targets, self.loss_name, "torch")
         accuracy, mean_loss = (self.val_acc, self.val_loss) if stage == "val" else (self.test_acc, self.test_loss)
-        accuracy(logits.argmax(1), targets)
+        accuracy(costs.predict(logits), targets)
         mean_loss(loss, weight=len(targets))
         self.log(f"{stage}_loss", mean_loss, prog_bar=True)
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
@@ -338,9 +343,13 @@ class Classifier(L.LightningModule):
         self._shared_step(batch, "test")
 
     def predict_step(self, batch, batch_idx):
-        return self(batch[0]).argmax(1)
+        return costs.predict(self(batch[0]))
 
     def configure_optimizers(self):
         from handgrad.optim import GradientDescent
 
         return GradientDescent(self.parameters(), lr=0.1)
+
+
+# the loss argument's help (handgrad fit --help) lists the table of handgrad.costs, defined once there
+Classifier.__doc__ = Classifier.__doc__.replace("{costs}", costs.cost_help("\n" + " " * 12))

@@ -133,7 +133,7 @@ CLI_CASES = [
     ("int expected", ["--trainer.max_epochs", "two"], "trainer.max_epochs: expected int, got 'two'"),
     ("list expected", ["--model.hidden_sizes", "abc"], "model.hidden_sizes: expected list, got 'abc'"),
     ("bool expected", ["--model.fused", "maybe"], "model.fused: expected bool"),
-    ("bad loss", ["--model.loss", "hinge"], "Classifier: loss must be one of cross_entropy, nll, mse; got 'hinge'"),
+    ("bad loss", ["--model.loss", "hinge"], "Classifier: loss must be one of mse, quadratic, cross_entropy, nll, bce; got 'hinge'"),
     ("zero-width layer", ["--model.hidden_sizes", "[0]"], "MLP: layer sizes must be ints >= 1"),
     ("bad nonfinite", ["--model.nonfinite", "ignore"], "nonfinite must be one of stop, warn"),
     ("bad descent", ["--data.init_args.descent", "sgd"], "DigitsDataModule: descent must be one of"),

@@ -26,6 +26,10 @@ def test_fit_then_test_prints_test_accuracy(tmp_path):
     assert fit.returncode == 0, fit.stderr[-2000:]
     best = tmp_path / "run" / "checkpoints" / "best.ckpt"
     assert best.exists() and (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+    # what make train leaves: the metric history and the curves beside the checkpoints, the summary last
+    assert (tmp_path / "run" / "metrics.csv").is_file() and (tmp_path / "run" / "curves.png").is_file()
+    assert fit.stdout.strip().splitlines()[-1] == f"curves: {tmp_path / 'run' / 'curves.png'}"
+    assert "fit done: 1 epochs, " in fit.stdout
     test = handgrad("test", "--config", CONFIG, *QUICK, "--trainer.default_root_dir", root,
                     "--ckpt_path", str(best), cwd=tmp_path)
     assert test.returncode == 0, test.stderr[-2000:]
@@ -60,7 +64,7 @@ BAD_CONFIGS = [
     (["--data.init_args.batch_size", "0"], "batch_size must be an int >= 1, got 0"),
     (["--data.init_args.batch_size", "100000"], "batch_size 100000 is larger than the training set"),
     (["--model.activation", "gelu"], "activation must be one of sigmoid, tanh, relu, leaky_relu"),
-    (["--model.loss", "hinge"], "loss must be one of cross_entropy, nll, mse"),
+    (["--model.loss", "hinge"], "loss must be one of mse, quadratic, cross_entropy, nll, bce"),
     (["--data.init_args.classes", "[]"], "classes must be a non-empty list"),
     (["--data.init_args.classes", "[1, 12]"], "classes holds 12"),
     (["--optimizer", "handgrad.optim.Nope"], "handgrad.optim.Nope"),

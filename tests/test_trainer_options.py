@@ -156,12 +156,20 @@ def test_on_before_optimizer_step_runs_at_every_update(backprop):
     assert hook.calls == trainer.global_step == UPDATES
 
 
+class LogsEveryStep(L.Callback):
+    """Logs a value at every training step through Lightning's self.log, as a user's callback would."""
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        module.log("probe", float(batch_idx))
+
+
 def test_log_every_n_steps_counts_training_steps(tmp_path):
-    trainer = quiet_trainer(max_epochs=1, limit_val_batches=0, log_every_n_steps=2,
+    trainer = quiet_trainer(max_epochs=1, limit_val_batches=0, log_every_n_steps=2, callbacks=[LogsEveryStep()],
                             logger=CSVLogger(tmp_path, name="log"))
     trainer.fit(model(), digits())  # 5 training steps (blocks of 8 updates)
-    rows = (tmp_path / "log" / "version_0" / "metrics.csv").read_text().splitlines()[1:]
-    steps = [int(row.split(",")[1]) for row in rows if row.split(",")[2]]  # rows with a train_loss
+    rows = (tmp_path / "log" / "version_0" / "metrics.csv").read_text().splitlines()
+    probe = rows[0].split(",").index("probe")
+    steps = [int(row.split(",")[rows[0].split(",").index("step")]) for row in rows[1:] if row.split(",")[probe]]
     assert steps == [1, 3]  # after training steps 2 and 4 (Lightning logs the training step's index, from 0)
 
 

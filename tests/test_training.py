@@ -68,7 +68,7 @@ def test_any_network_trains_through_the_classifier():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(loss="hinge"), "loss must be one of cross_entropy, nll, mse; got 'hinge'"),
+        (dict(loss="hinge"), "loss must be one of mse, quadratic, cross_entropy, nll, bce; got 'hinge'"),
         (dict(activation="gelu"), "activation must be one of sigmoid, tanh, relu, leaky_relu; got 'gelu'"),
         (dict(backend="jax"), "backend must be one of handgrad, torch; got 'jax'"),
         (dict(hidden_sizes=[0]), "layer sizes must be ints >= 1"),
