@@ -9,6 +9,7 @@ the initial weights and the dropout masks; the split and the shuffling are the d
 goes to experiments/results/<config name>_seeds.md.
 
 To run:  .venv/bin/python experiments/seeds.py [--config experiments/configs/digits_cnn.yaml] [--seeds 1 2 3]
+         [--ops experiments/exercises/reference_ops.py]   (a learner's ops file, as --model.ops)
 """
 import argparse
 import os
@@ -58,6 +59,7 @@ def main():
     parser.add_argument("--config", default=CONFIG)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--out", type=Path, default=None, help="default: experiments/results/<config>_seeds.md")
+    parser.add_argument("--ops", default=None, help="a learner's ops file, passed as --model.ops to fit and test")
     args = parser.parse_args()
     name = Path(args.config).stem
     args.out = args.out or Path(f"experiments/results/{name}_seeds.md")
@@ -66,6 +68,7 @@ def main():
     for seed in args.seeds:
         run = f"runs/{name}_seeds/seed{seed}"
         common = ["--config", args.config, "--seed_everything", str(seed), "--trainer.default_root_dir", run]
+        common += ["--model.ops", args.ops] if args.ops else []
         _, fit_seconds = handgrad("fit", *common, "--overwrite", "true")  # a rerun starts afresh
         checkpoint = ROOT / run / "checkpoints" / "best.ckpt"
         epoch, val_loss = best_epoch(checkpoint)
@@ -76,7 +79,7 @@ def main():
     accuracies = [row[1] for row in rows]
     fits = [row[5] for row in rows]
     lines = [
-        f"`{args.config}`: `handgrad fit` then `handgrad test` on the checkpoint "
+        f"`{args.config}`{f' with `--model.ops {args.ops}`' if args.ops else ''}: `handgrad fit` then `handgrad test` on the checkpoint "
         f"its ModelCheckpoint chose on validation; torch {torch.__version__}, OMP_NUM_THREADS=1, "
         f"{os.cpu_count()} CPUs shared with other jobs, {platform.machine()}.",
         "",

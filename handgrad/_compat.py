@@ -1,13 +1,45 @@
-"""The few places where handgrad reaches past a public API, each kept here and tested.
+"""The one place where handgrad reaches for names that torch or Lightning keep private.
 
-Every entry names the versions it was tested on, and ``tests/test_compat.py`` checks it
-against the installed release, so a release that changes it fails there, loudly, instead
-of training wrongly. Nothing else in ``handgrad/`` or ``datamodules/`` touches a private name.
+Everything else in handgrad/ and datamodules/ uses public API only. Each entry here does
+something the library offers no public way to do, names the versions it was tested on,
+and has a test in tests/test_compat.py that fails with a clear message when a release
+changes it. Keep the torch and Lightning entries in their own sections.
 """
+import torch
 
-# ---------------------------------------------------------------------------------------
-# Lightning: the Classifier's training loop (issue 13)
-# ---------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------
+# torch
+# ---------------------------------------------------------------------------
+
+
+def functorch_transforms_active():
+    """Whether a torch.func transform (vmap, grad, jacrev ...) is running the current call.
+
+    The argument checks that read tensor values (a class index out of range, a probability
+    above 1) cannot run under vmap, where a value is a batch of values; torch has no public
+    query for this. Tested on torch 2.14.1.
+    """
+    return torch._C._are_functorch_transforms_active()
+
+
+def optimizer_step_hooks(optimizer):
+    """Whether a step hook is registered on ``optimizer`` or on every optimizer
+    (``register_step_pre_hook`` / ``register_optimizer_step_pre_hook`` and their post forms).
+
+    The classifier's lean update skips ``optimizer.step()`` only when nothing listens to it;
+    torch registers hooks publicly but offers no public query. Tested on torch 2.14.1.
+    """
+    from torch.optim import optimizer as optimizer_module
+
+    return bool(
+        optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks
+        or optimizer_module._global_optimizer_pre_hooks or optimizer_module._global_optimizer_post_hooks
+    )
+
+
+# ---------------------------------------------------------------------------
+# Lightning
+# ---------------------------------------------------------------------------
 
 
 def update_counter(trainer):
@@ -28,23 +60,3 @@ def update_counter(trainer):
         progress.increment_completed()
 
     return count
-
-
-# ---------------------------------------------------------------------------------------
-# torch: what the Classifier's lean updates must not skip (issue 13)
-# ---------------------------------------------------------------------------------------
-
-
-def optimizer_step_hooks(optimizer):
-    """How many step hooks would run at ``optimizer.step()``: the optimizer's own and the global ones
-    (``torch.optim.optimizer.register_optimizer_step_pre_hook`` / ``..._post_hook``). torch offers no
-    public way to ask; the lean update, which calls the update rule without ``step()``, is only taken
-    when this is 0.
-
-    Tested on torch 2.14.1 (``Optimizer._optimizer_step_pre_hooks`` / ``_post_hooks`` and
-    ``torch.optim.optimizer._global_optimizer_pre_hooks`` / ``_post_hooks``).
-    """
-    from torch.optim import optimizer as torch_optimizer
-
-    return (len(optimizer._optimizer_step_pre_hooks) + len(optimizer._optimizer_step_post_hooks)
-            + len(torch_optimizer._global_optimizer_pre_hooks) + len(torch_optimizer._global_optimizer_post_hooks))

@@ -112,7 +112,12 @@ def torch_twin(network):
 
 class GradientParity(L.Callback):
     """Every ``every_n_steps`` updates, recomputes the update's gradients with torch autograd on a
-    torch copy of the network and logs the largest absolute difference from handgrad's as ``grad_parity``.
+    torch copy of the network and logs the largest absolute difference from handgrad's as ``grad_parity``,
+    and each layer's as ``grad_parity/<layer>`` (``layers.0`` ...).
+
+    With a learner's ops file (``--model.ops``) the copy runs each piece's reference (torch's op)
+    and the learner's gradients are compared with autograd's: a backward that passes the checks
+    but is wrong for the inputs training gives shows here, in the layer it belongs to.
 
     Needs the Classifier (it reads the update's samples from ``current_update`` and its ``loss_name``).
     The torch gradient is of the update's mean cost in one pass, which is what the Classifier's
@@ -121,14 +126,15 @@ class GradientParity(L.Callback):
     Args:
         every_n_steps: check one update (optimizer step) in this many, starting with the first. Default: 50.
 
-    ``history`` holds (step, largest absolute difference) pairs.
+    ``history`` holds (step, largest absolute difference) pairs; ``layer_history`` holds
+    (step, {layer: largest absolute difference}) pairs.
     """
 
     def __init__(self, every_n_steps: int = 50):
         if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or every_n_steps < 1:
             raise ValueError(f"GradientParity: every_n_steps must be an int >= 1, got {every_n_steps!r}")
         self.every_n_steps = every_n_steps
-        self.history = []
+        self.history, self.layer_history = [], []
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         step = trainer.global_step
@@ -139,20 +145,36 @@ class GradientParity(L.Callback):
                 f"GradientParity: needs handgrad.lightning.Classifier (current_update, loss_name), "
                 f"got {type(pl_module).__name__}"
             )
-        difference = self.largest_difference(pl_module)
+        layers = self.layer_differences(pl_module)
+        difference = max(layers.values())
         self.history.append((step, difference))
+        self.layer_history.append((step, layers))
         pl_module.log("grad_parity", difference, prog_bar=True)
+        for layer, value in layers.items():
+            pl_module.log(f"grad_parity/{layer}", value)
 
     @staticmethod
     def largest_difference(classifier):
+        return max(GradientParity.layer_differences(classifier).values())
+
+    @staticmethod
+    def layer_differences(classifier):
+        """{layer name: largest absolute difference of its parameters' gradients from autograd's}."""
         inputs, targets = classifier.current_update
-        twin = torch_twin(classifier.network)
+        learner = getattr(classifier, "learner", None)
+        twin = learner.network.twin() if learner is not None else torch_twin(classifier.network)
         names = [name for name, p in classifier.network.named_parameters() if p.grad is not None]
         twin_params = dict(twin.named_parameters())
         with torch.enable_grad():
-            value = cost(twin(inputs), targets, classifier.loss_name, "torch")
+            if learner is not None:
+                value = learner.ops.cost(twin(inputs), targets, reference=True)
+            else:
+                value = cost(twin(inputs), targets, classifier.loss_name, "torch")
             torch_grads = torch.autograd.grad(value, [twin_params[name] for name in names])
         handgrad_grads = dict(classifier.network.named_parameters())
-        return max(
-            (handgrad_grads[name].grad - grad).abs().max().item() for name, grad in zip(names, torch_grads)
-        )
+        layers = {}
+        for name, grad in zip(names, torch_grads):
+            layer = name.rpartition(".")[0] or name
+            difference = (handgrad_grads[name].grad - grad).abs().max().item()
+            layers[layer] = max(layers.get(layer, 0.0), difference)
+        return layers

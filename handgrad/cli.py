@@ -27,6 +27,7 @@ from datamodules import DigitsDataModule, MNISTDataModule  # noqa: F401 (--data 
 from handgrad import cli_help, run_plan, watch
 from handgrad.checkpoint import CheckpointError, SafeCheckpointIO, load_checkpoint
 from handgrad.console import quiet
+from handgrad.learner_ops import LearnerOpsError
 from handgrad.lightning import Classifier
 from handgrad.trainer_options import OptionRefused, check_trainer_options
 
@@ -298,6 +299,10 @@ def run(args=None):
         fail(error)
     except FloatingPointError as error:  # the run diverged: not a usage mistake, so status 1
         fail(error, status=1)
+    except LearnerOpsError as error:  # a learner's piece failed its checks before the first update: a line each
+        for line in error.lines:
+            print(f"handgrad: error: {line}", file=sys.stderr)
+        sys.exit(error.status)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from handgrad import _compat, costs, distributed
+from handgrad import _compat, costs, distributed, learner_ops
 from handgrad.backprop import accumulate_gradients
 from handgrad.costs import cost
 from handgrad.models import BACKENDS, MLP
@@ -65,6 +65,11 @@ class Classifier(L.LightningModule):
             ``LightningModule.clip_gradients``. Default: None (no clipping).
         gradient_clip_algorithm: 'norm' (the gradients' total 2-norm) | 'value' (each entry).
             Default: 'norm'.
+        ops: path of a learner's ops file (see ``handgrad.learner_ops``): the MLP is run by its
+            Linear and Activation, the cost is its Cost, the update its Optimizer when it has one.
+            Default: None (handgrad's own).
+        ops_check: with ``ops``, check each of the learner's pieces before the first update and
+            stop when one fails. Default: True.
 
     Under data parallelism (``--trainer.strategy ddp``) each process holds a share of every
     update's samples and the gradients are averaged over all processes after each update
@@ -87,6 +92,8 @@ class Classifier(L.LightningModule):
         nonfinite: str = "stop",
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
+        ops: str | None = None,
+        ops_check: bool = True,
     ):
         super().__init__()
         if network is not None:
@@ -115,11 +122,19 @@ class Classifier(L.LightningModule):
             raise ValueError(f"Classifier: nonfinite must be one of {', '.join(NONFINITE)}; got {nonfinite!r}")
         self.save_hyperparameters(ignore=["network"])
         self.automatic_optimization = False
+        # with a learner's ops file, the network, the cost and the optimizer are the learner's (handgrad.learner_ops)
+        options = dict(activation=activation or "sigmoid", loss=loss, backend=backend, fused=fused,
+                       in_features=in_features, hidden_sizes=[30] if hidden_sizes is None else hidden_sizes,
+                       num_classes=num_classes)
+        self.learner = learner_ops.learner_network(ops, ops_check, network, swap, options)
+        if self.learner is not None:
+            network = self.learner.network
         if network is None:
             sizes = [30] if hidden_sizes is None else list(hidden_sizes)
             network = MLP(in_features, sizes, costs.output_units(loss, num_classes), activation or "sigmoid", backend,
                           fused)
-        costs.check_network_ending(loss, network)
+        if self.learner is None:  # a learner's cost is applied as written, adding nothing
+            costs.check_network_ending(loss, network)
         if swap:
             from handgrad.swap import swap as swap_modules
 
@@ -170,7 +185,7 @@ class Classifier(L.LightningModule):
                 part = accumulate_gradients(self.network, x, y, self.loss_name, weight, stack_params)
             else:
                 # the chunk's mean cost, weighted as above
-                part = cost(self.network(x), y, self.loss_name, self.backend) * (len(x) * weight)
+                part = self._cost(self.network(x), y, self.backend) * (len(x) * weight)
                 self.manual_backward(part)
                 part = part.detach()
             total = part if start == 0 else total + part  # one pass (the usual case) adds nothing
@@ -206,7 +221,7 @@ class Classifier(L.LightningModule):
             and not self.lr_schedulers()
             and not any(listening)
             and type(self).on_before_optimizer_step is L.LightningModule.on_before_optimizer_step
-            and _compat.optimizer_step_hooks(optimizer) == 0
+            and not _compat.optimizer_step_hooks(optimizer)
         )
 
     def training_step(self, batch, batch_idx):
@@ -329,12 +344,21 @@ class Classifier(L.LightningModule):
     def _shared_step(self, batch, stage):
         inputs, targets = batch
         logits = self(inputs)
-        loss = cost(logits, targets, self.loss_name, "torch")
+        loss = self._cost(logits, targets, "torch")
         accuracy, mean_loss = (self.val_acc, self.val_loss) if stage == "val" else (self.test_acc, self.test_loss)
         accuracy(costs.predict(logits), targets)
         mean_loss(loss, weight=len(targets))
         self.log(f"{stage}_loss", mean_loss, prog_bar=True)
         self.log(f"{stage}_acc", accuracy, prog_bar=True)
+
+    def _cost(self, outputs, targets, backend):
+        if self.learner is not None:
+            return self.learner.ops.cost(outputs, targets)
+        return cost(outputs, targets, self.loss_name, backend)
+
+    def on_fit_start(self):
+        if self.learner is not None:
+            learner_ops.before_fit(self.learner, self.optimizers(), self.hparams.ops_check)
 
     def validation_step(self, batch, batch_idx):
         self._shared_step(batch, "val")
@@ -348,6 +372,8 @@ class Classifier(L.LightningModule):
     def configure_optimizers(self):
         from handgrad.optim import GradientDescent
 
+        if self.learner is not None and self.learner.ops.optimizer is not None:
+            return self.learner.ops.make_optimizer(self.parameters())
         return GradientDescent(self.parameters(), lr=0.1)
 
 

@@ -21,8 +21,8 @@ op and reason, when:
 - grad mode is off (no_grad, inference, an ordinary backward): no graph is recorded, so
   there is no backward to write by hand, and torch's op gives the same values;
 - the arguments are ones torch accepts and handgrad does not (``inplace=True``, the
-  deprecated size_average/reduce, softmax's dim=None, a non-floating input, a (N, C, d1, ...)
-  cross-entropy input): see ``_why_torch`` and the checks in ROUTES.
+  deprecated size_average/reduce, softmax's dim=None, a non-floating input): see
+  ``_why_torch`` and the checks in ROUTES.
 
 Arguments that both reject (mismatched shapes, a class weight that requires grad) get
 handgrad's error, which names the op and the argument.
@@ -48,12 +48,6 @@ def _named_dim(arguments):
     return "dim=None" if arguments["dim"] is None else None
 
 
-def _class_input(arguments):
-    if arguments["input"].dim() not in (1, 2):
-        return f"{arguments['input'].dim()}-d input (handgrad takes (N, C) or (C,))"
-    return None
-
-
 def _mse_args(arguments):
     if arguments["weight"] is not None:
         return "weight="
@@ -72,8 +66,8 @@ ROUTES = (
     (TF, "softmax", HF.softmax, _named_dim),
     (TF, "log_softmax", HF.log_softmax, _named_dim),
     (TF, "mse_loss", HF.mse_loss, _mse_args),
-    (TF, "cross_entropy", HF.cross_entropy, _class_input),
-    (TF, "nll_loss", HF.nll_loss, _class_input),
+    (TF, "cross_entropy", HF.cross_entropy, None),
+    (TF, "nll_loss", HF.nll_loss, None),
     (TF, "binary_cross_entropy", HF.binary_cross_entropy, None),
     (TF, "binary_cross_entropy_with_logits", HF.binary_cross_entropy_with_logits, None),
     (torch, "sigmoid", HF.sigmoid, None),

@@ -201,6 +201,27 @@ def _cases():
                 lambda x, t, w, p, r=r: TF.binary_cross_entropy_with_logits(x, t, w, reduction=r, pos_weight=p),
                 logits_make)
 
+    # (N, C, d1, d2) inputs with (N, d1, d2) targets: the segmentation form. Not vmapped: a sample's
+    # (C, d1, d2) slice is itself read as (N, C, d1) by torch.
+    def image_indices(s):
+        target = torch.randint(s.features, (s.batch, 2, 2), generator=torch.Generator().manual_seed(s.seed + 2))
+        target[0, 0, 0] = -100  # one ignored position
+        return target
+
+    for r in ("mean", "none"):
+        add(f"cross_entropy[(N,C,d1,d2),ignore,label_smoothing,weight,{r}]",
+            lambda x, t, w, r=r: HF.cross_entropy(x, t, w, reduction=r, label_smoothing=0.1),
+            lambda x, t, w, r=r: TF.cross_entropy(x, t, w, reduction=r, label_smoothing=0.1),
+            lambda s, d: (randn(s, (s.batch, s.features, 2, 2), d, scale=2.0), image_indices(s), class_weight(s, d)),
+            batched=False)
+    add("nll_loss[(N,C,d1,d2),ignore,sum]", lambda x, t: HF.nll_loss(x, t, reduction="sum"),
+        lambda x, t: TF.nll_loss(x, t, reduction="sum"),
+        lambda s, d: (randn(s, (s.batch, s.features, 2, 2), d), image_indices(s)), batched=False)
+    add("cross_entropy[(N,C,d),probs,mean]", HF.cross_entropy, TF.cross_entropy,
+        lambda s, d: (randn(s, (s.batch, s.features, 3), d),
+                      torch.softmax(randn(s, (s.batch, s.features, 3), d, grad=False, seed_offset=3), 1).requires_grad_()),
+        batched=False)
+
     # (C,) inputs with a () target
     for r in REDUCTIONS:
         add(f"cross_entropy[1d,{r}]", lambda x, t, r=r: HF.cross_entropy(x, t, reduction=r),

@@ -73,7 +73,7 @@ ERRORS = [
     (lambda: HF.conv2d(randn(1, 2, 5, 5), randn(3, 2, 3, 3), randn(2)), ValueError,
      "conv2d: bias must have shape (3,)"),
     (lambda: HF.conv2d(randn(1, 2, 5, 5), randn(3, 2, 3, 3), stride=0), ValueError,
-     "conv2d: stride must be an int >= 1 or a pair of them, got 0"),
+     "conv2d: stride must be an int >= 1, or a tuple of one or two of them, got 0"),
     (lambda: HF.conv2d(randn(1, 2, 5, 5), randn(3, 2, 3, 3), padding=(1, -1)), ValueError,
      "conv2d: padding must be an int >= 0"),
     (lambda: HF.conv2d(randn(1, 2, 5, 5), randn(3, 2, 3, 3), padding="full"), ValueError,

@@ -9,7 +9,7 @@ from torch.autograd import Function
 from torch.autograd.gradcheck import GradcheckError
 
 from handgrad.check.crash import describe
-from handgrad.check.jacobian import as_outputs, explain
+from handgrad.check.jacobian import NONE_FOR_GRAD, as_outputs, explain
 from handgrad.check.report import FAIL, PASS, SKIP
 from handgrad.check.target import uses_setup_context
 
@@ -64,7 +64,7 @@ def _shape_problems(target, args, diff, grads):
     for i in diff:
         label, grad, input = target.input_label(i), grads[i], args[i]
         if grad is None:
-            problems.append(f"{label}: backward returned None, but it requires grad")
+            problems.append(f"{label}: {NONE_FOR_GRAD}")
         elif not isinstance(grad, torch.Tensor):
             problems.append(f"{label}: backward returned {type(grad).__name__}, expected a tensor")
         elif grad.dtype != input.dtype:

@@ -7,6 +7,10 @@ The file gives the inputs, looked up on Name first, then in the file:
                    of ints, constants), or that tuple itself; required
   reference        a function of the same inputs to compare against (e.g. torch's op);
                    optional
+  differentiate_target  True to differentiate an input named target (a cost's data); optional
+Two pieces that are not Functions are compared with handgrad's own on random inputs instead:
+a torch.optim.Optimizer subclass (with handgrad.optim.GradientDescent), and a function in a
+file that sets check_as = "backprop" (with the backward of handgrad.functional.dense.DenseStackFunction).
 Exit status: 0 when every check passes, 1 when one fails (the report says which),
 2 on a usage error (one line on stderr, no traceback).
 """
@@ -15,6 +19,9 @@ import importlib.util
 import os
 import sys
 
+import torch
+
+from handgrad.check import compare
 from handgrad.check.crash import describe
 from handgrad.check.run import plan, run
 
@@ -48,6 +55,7 @@ def _import(path):
     if spec is None:
         raise UsageError(f"cannot import {path}: expected a Python file (.py)")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # inspect finds the source of its classes through sys.modules
     try:
         spec.loader.exec_module(module)
     except Exception as error:
@@ -60,13 +68,29 @@ def _defined_names(module):
                   if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == module.__name__)
 
 
-def _lookup(obj, module, name):
+def lookup(obj, module, name):
+    """name looked up on obj, then in module, then in the modules of obj's base classes (a learner's
+    subclass of an exercise's Function finds the exercise file's example_inputs), or None."""
     value = getattr(obj, name, None)
-    return value if value is not None else getattr(module, name, None)
+    if value is not None:
+        return value
+    modules = [module] + [sys.modules.get(base.__module__) for base in getattr(obj, "__mro__", ())[1:]]
+    for owner in modules:
+        value = getattr(owner, name, None)
+        if value is not None:
+            return value
+    return None
 
 
-def load(spec):
-    """(fn, inputs, reference) named by 'path/to/file.py:Name'; UsageError when they cannot be found."""
+def comparison(fn, module):
+    """'backprop' or 'optimizer' for a piece checked against handgrad's own, None for a Function."""
+    if isinstance(fn, type) and issubclass(fn, torch.optim.Optimizer):
+        return "optimizer"
+    return "backprop" if lookup(fn, module, "check_as") == "backprop" else None
+
+
+def target_of(spec):
+    """(path, module, fn) named by 'path/to/file.py:Name'; UsageError when they cannot be found."""
     path, colon, name = spec.rpartition(":")
     if not colon or not path or not name:
         raise UsageError(f"expected path/to/file.py:Name, got {spec!r}")
@@ -75,8 +99,12 @@ def load(spec):
     module = _import(path)
     if not hasattr(module, name):
         raise UsageError(f"{path} has no {name!r}; it defines: {', '.join(_defined_names(module)) or 'nothing callable'}")
-    fn = getattr(module, name)
-    example = _lookup(fn, module, "example_inputs")
+    return path, module, getattr(module, name)
+
+
+def inputs_of(fn, module, path, name):
+    """(inputs, reference) for fn: its example_inputs called, and its reference or None."""
+    example = lookup(fn, module, "example_inputs")
     if example is None:
         raise UsageError(f"{path} gives no inputs for {name}: add `def example_inputs(): return (...)` to the file")
     if callable(example):
@@ -85,15 +113,34 @@ def load(spec):
         except Exception as error:
             raise LearnerCrash(f"example_inputs() crashed: {describe(error)}") from error
     inputs = tuple(example) if isinstance(example, (tuple, list)) else (example,)
-    return fn, inputs, _lookup(fn, module, "reference")
+    return inputs, lookup(fn, module, "reference")
+
+
+def load(spec):
+    """(fn, inputs, reference) named by 'path/to/file.py:Name'; UsageError when they cannot be found."""
+    path, module, fn = target_of(spec)
+    inputs, reference = inputs_of(fn, module, path, spec.rpartition(":")[2])
+    return fn, inputs, reference
+
+
+def piece_report(fn, module, path, name, seed=0):
+    """The Report on one piece: the checker's for a Function, a comparison with handgrad's own otherwise."""
+    kind = comparison(fn, module)
+    if kind == "optimizer":
+        return compare.check_optimizer(fn, seed, label=name)
+    if kind == "backprop":
+        return compare.check_backprop(fn, seed, label=name)
+    inputs, reference = inputs_of(fn, module, path, name)
+    differentiate_target = bool(lookup(fn, module, "differentiate_target"))
+    return run(plan(fn, inputs, reference=reference, seed=seed, differentiate_target=differentiate_target))
 
 
 def main(argv=None):
     """Run the command; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
-        fn, inputs, reference = load(args.target)
-        checks = plan(fn, inputs, reference=reference, seed=args.seed)
+        path, module, fn = target_of(args.target)
+        report = piece_report(fn, module, path, args.target.rpartition(":")[2], args.seed)
     except UsageError as error:
         print(f"handgrad.check: {error}", file=sys.stderr)
         return 2
@@ -103,6 +150,5 @@ def main(argv=None):
     except LearnerCrash as error:
         print(f"handgrad.check: {error}", file=sys.stderr)
         return 1
-    report = run(checks)
     print(report)
     return 0 if report else 1

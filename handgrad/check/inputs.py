@@ -62,11 +62,21 @@ def _own_copy(value):
     return copy.copy_(value.detach()).requires_grad_(value.requires_grad)
 
 
-def given_set(inputs, generator):
-    """The user's inputs as an InputSet, and the indices of the inputs to differentiate."""
+TARGET_NAMES = ("target", "targets")  # a cost's data: not differentiated unless asked
+
+
+def given_set(inputs, generator, names=(), differentiate_target=False):
+    """The user's inputs as an InputSet, the indices of the inputs to differentiate, and the
+    indices of a cost's targets left alone.
+
+    names: the inputs' names from fn's signature. An input named target(s) is data, not a
+    variable: it is not differentiated unless differentiate_target is True or it was given as a
+    tensor that requires grad.
+    """
     if not inputs:
         raise ValueError("check: no inputs; pass the inputs after fn, e.g. check(fn, torch.randn(4, 3))")
     args = []
+    asked = [isinstance(v, torch.Tensor) and v.requires_grad for v in inputs]
     for i, value in enumerate(inputs):
         if isinstance(value, torch.Tensor):
             if value.device.type != "cpu":  # the seeded draws and copies are made on the CPU
@@ -85,12 +95,20 @@ def given_set(inputs, generator):
             "check: no input is a floating-point tensor or a shape, so there is no gradient to check; got "
             + ", ".join(type(v).__name__ for v in inputs)
         )
+    held = [i for i in floating if i < len(names) and names[i] in TARGET_NAMES
+            and not differentiate_target and not asked[i]]
+    for i in held:
+        args[i] = args[i].detach()
+    floating = [i for i in floating if i not in held]
     diff = [i for i in floating if args[i].requires_grad]
     if not diff:  # nothing marked: differentiate every floating-point tensor
         diff = floating
         for i in diff:
             args[i] = args[i].requires_grad_()
-    return InputSet("given", args), diff
+    if not diff:
+        raise ValueError("check: the only floating-point inputs are a cost's targets, which are not "
+                         "differentiated; pass differentiate_target=True to check their gradient")
+    return InputSet("given", args), diff, held
 
 
 def _fresh(template, shape, generator):

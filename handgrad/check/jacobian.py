@@ -7,6 +7,8 @@ backward receives: expected = J^T v, computed = backward(v).
 """
 import torch
 
+from handgrad.check.factor import same_factor
+
 EPS = 1e-6  # gradcheck's step: small enough for float64 curvature, large enough for rounding
 MAX_PERTURBED = 512  # beyond this many elements, check a seeded sample of them
 MAX_TABLE = 8  # show the Jacobians for inputs of at most this many elements ...
@@ -70,6 +72,25 @@ def _table(label, numerical, analytical, shape):
     return lines
 
 
+NONE_FOR_GRAD = ("backward returned None, but it requires grad: return its gradient (a tensor of its shape) "
+                 "in that place of backward's tuple; None is only for an input whose ctx.needs_input_grad is False")
+
+
+def _at_element(label, input, flat, cotangents):
+    """'at that element: input 0 (input) = 0.53, upstream gradient grad_output[2, 1] = -1.2'."""
+    input_shape = input.shape
+    text = f"at that element: {label} = {input.detach().reshape(-1)[flat].item():.6g}"
+    if len(cotangents) == 1:
+        upstream = cotangents[0].detach()
+        if upstream.dim() == 0:
+            text += f", upstream gradient grad_output = {upstream.item():.6g} (a 0-d tensor)"
+        elif upstream.shape == input_shape:
+            text += f", upstream gradient grad_output{_index(flat, input_shape)} = {upstream.reshape(-1)[flat].item():.6g}"
+        else:
+            text += f", upstream gradient grad_output of shape {tuple(upstream.shape)} (drawn from the seed)"
+    return text
+
+
 def explain(target, call, args, diff, cotangents, generator, atol, rtol, names=None, none_is_zero=False,
             tables=True):
     """Lines naming every input whose gradient is wrong; empty when all agree with finite differences.
@@ -87,7 +108,7 @@ def explain(target, call, args, diff, cotangents, generator, atol, rtol, names=N
     for i, input, grad in zip(diff, inputs, computed):
         label = label_of(i)
         if grad is None and not none_is_zero:
-            lines.append(f"{label}: backward returned None, but it requires grad")
+            lines.append(f"{label}: {NONE_FOR_GRAD}")
         if grad is None:
             grad = torch.zeros_like(input)
         if grad.shape != input.shape:
@@ -112,6 +133,12 @@ def explain(target, call, args, diff, cotangents, generator, atol, rtol, names=N
             f"{label}: wrong at {_index(flat, input.shape)}: expected {expected[worst].item():.6g}, "
             f"computed {got[worst].item():.6g} ({int(wrong.sum())} of {len(positions)} elements off)"
         )
+        if tables:  # the first-order check: the learner's own inputs and grad_output
+            lines.append("  " + _at_element(label, input, flat, cotangents))
+            upstream = cotangents[0].item() if len(cotangents) == 1 and cotangents[0].dim() == 0 else None
+            factor = same_factor(expected, got, (*input.shape, input.numel()), upstream)
+            if factor:
+                lines.append("  " + factor)
         if tables and numel <= MAX_TABLE and v.numel() <= MAX_TABLE_OUTPUTS:
             lines += _table(label, rows, _analytical_rows(outputs, input), input.shape)
     return lines

@@ -4,6 +4,20 @@ from typing import Optional
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
+# what each check's name means, printed under a report that failed
+LEGEND = {
+    "forward": "runs fn on the inputs: it must return finite floating-point tensors",
+    "gradient shapes": "backward returns one gradient per input, each of its input's shape and dtype",
+    "gradcheck": "backward's gradients against finite differences (f(x + eps) - f(x - eps)) / 2 eps",
+    "gradgradcheck": "the derivative of your backward (double backward) against finite differences",
+    "reference forward": "the outputs against the reference op (torch's own, given in the file)",
+    "reference grads": "the gradients against the reference op's, as autograd computes them",
+    "reference": "the outputs and gradients against a reference op, when the file gives one",
+    "vmap": "torch.func.vmap over stacked input sets gives what a loop over them gives",
+    "backprop": "every layer's gradients against handgrad's own backpropagation, on random stacks",
+    "update": "the parameters after a few steps against handgrad's own optimizer, same gradients",
+}
+
 
 @dataclass
 class Line:
@@ -54,6 +68,9 @@ class Report:
                 shown.setdefault(key, line.check)
         failed = len(self.failures)
         if failed:
+            named = {line.check for line in self.lines if line.status != PASS}
+            out.append("what these checks test (all of them: experiments/exercises/README.md):")
+            out += [f"  {name:<18} {LEGEND[name]}" for name in LEGEND if name in named]
             out.append(f"FAILED: {failed} of {len(self.lines)} checks; the same seed ({self.seed}) reproduces this")
         else:
             skipped = sum(line.status == SKIP for line in self.lines)

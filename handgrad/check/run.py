@@ -25,9 +25,10 @@ class Plan:
     generator: torch.Generator
     atol: float
     rtol: float
+    held: list = None  # indices of a cost's targets, not differentiated
 
 
-def plan(fn, inputs, reference=None, seed=0, atol=1e-5, rtol=1e-3):
+def plan(fn, inputs, reference=None, seed=0, atol=1e-5, rtol=1e-3, differentiate_target=False):
     """Validate the arguments and draw the inputs; TypeError or ValueError names what is wrong."""
     target = resolve(fn)
     if reference is not None and not callable(reference):
@@ -38,9 +39,9 @@ def plan(fn, inputs, reference=None, seed=0, atol=1e-5, rtol=1e-3):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             raise ValueError(f"check: {name} must be a number >= 0, got {value!r}")
     generator = torch.Generator().manual_seed(seed)
-    given, diff = given_set(inputs, generator)
+    given, diff, held = given_set(inputs, generator, target.names, differentiate_target)
     extra, skipped = derived_sets(given, diff, generator)
-    return Plan(target, given, extra, skipped, diff, reference, seed, generator, atol, rtol)
+    return Plan(target, given, extra, skipped, diff, reference, seed, generator, atol, rtol, held)
 
 
 def _forward(plan, inputs):
@@ -78,6 +79,9 @@ def _run(plan):
     target = plan.target
     report = Report(target.label, plan.seed)
     report.header.append(f"inputs: {plan.given.shapes(target)}")
+    for i in plan.held or []:
+        report.header.append(f"not differentiated: {target.input_label(i)}, a cost's target (data); "
+                             f"its gradient is checked only with differentiate_target=True")
     problem = _forward(plan, plan.given)
     if problem is not None:
         if isinstance(problem, BaseException):
@@ -108,9 +112,15 @@ def _run(plan):
     results = [(s, checks.gradcheck(target, s, plan.diff, plan.generator, plan.atol, plan.rtol, plan.seed))
                for s in live]
     report.lines.append(_combine("gradcheck", target, results))
-    results = [(s, checks.gradgradcheck(target, s, plan.diff, plan.generator, plan.atol, plan.rtol, plan.seed))
-               for s in live]
-    report.lines.append(_combine("gradgradcheck", target, results))
+    first_order = [line for line in report.lines[-2:] if line.status == FAIL]
+    if first_order:
+        # the derivative of a wrong backward says nothing new: the first-order failure is the one to fix
+        report.lines.append(Line("gradgradcheck", SKIP, f"skipped: the first-order gradient is already wrong "
+                                                       f"({first_order[0].check} failed); fix that first"))
+    else:
+        results = [(s, checks.gradgradcheck(target, s, plan.diff, plan.generator, plan.atol, plan.rtol, plan.seed))
+                   for s in live]
+        report.lines.append(_combine("gradgradcheck", target, results))
 
     if plan.reference is None:
         report.lines.append(Line("reference", SKIP, "no reference given"))
@@ -134,7 +144,7 @@ def run(plan):
     return _run(plan)
 
 
-def check(fn, *inputs, reference=None, seed=0, atol=1e-5, rtol=1e-3):
+def check(fn, *inputs, reference=None, seed=0, atol=1e-5, rtol=1e-3, differentiate_target=False):
     """Check the backward of fn in float64; returns a Report, truthy when every check passes.
 
     fn: a torch.autograd.Function (the class or its .apply) or any function of tensors.
@@ -146,9 +156,11 @@ def check(fn, *inputs, reference=None, seed=0, atol=1e-5, rtol=1e-3):
     seed: draws the shapes, the extra input sets (batch 1, a larger batch,
         non-contiguous) and the upstream gradients; the report prints it.
     atol, rtol: gradcheck's tolerances against finite differences.
+    differentiate_target: also differentiate an input named target (a cost's data); without
+        it a target is left alone unless given as a tensor that requires grad.
 
     Runs gradcheck and gradgradcheck on every input set, reads the shapes and dtypes the
     backward returns (Function classes only), compares with reference, and runs torch.func.vmap.
     Exceptions raised by fn or its backward are reported with the file:line that raised.
     """
-    return run(plan(fn, inputs, reference, seed, atol, rtol))
+    return run(plan(fn, inputs, reference, seed, atol, rtol, differentiate_target))

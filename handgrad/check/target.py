@@ -46,10 +46,12 @@ def _positional_names(fn, skip_first=False):
 def _source(fn, label):
     try:
         path = inspect.getsourcefile(fn)
-        line = inspect.getsourcelines(fn)[1]
+        lines, first = inspect.getsourcelines(fn)
     except (TypeError, OSError):
         return label
-    return f"{label} ({short_path(path)}:{line})"
+    # getsourcelines starts at the first decorator (@staticmethod); point at the def itself
+    offset = next((k for k, text in enumerate(lines) if text.lstrip().startswith(("def ", "async def "))), 0)
+    return f"{label} ({short_path(path)}:{first + offset})"
 
 
 def uses_setup_context(function):

@@ -7,6 +7,8 @@ import numbers
 
 import torch
 
+from handgrad._compat import functorch_transforms_active
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -54,13 +56,5 @@ def check_constant(op, name, value):
 
 def data_checks_enabled():
     """Checks that read tensor values cannot run inside torch.func transforms (vmap, grad)."""
-    return not torch._C._are_functorch_transforms_active()
+    return not functorch_transforms_active()
 
-
-def owned(tensor):
-    """``tensor`` itself, or a copy while double backward records a graph.
-
-    Ops such as exp and sigmoid save their own output for autograd; a backward that
-    updates that output in place must work on a copy when a graph is being recorded.
-    """
-    return tensor.clone() if torch.is_grad_enabled() else tensor

@@ -1,39 +1,15 @@
 """Activations, each with its derivative written by hand next to its forward.
 
 Each backward is written from the saved output where the derivative allows it
-(sigmoid, tanh, relu, softmax, log_softmax), so nothing extra is kept alive.
-
-Backward passes update fresh temporaries in place (`.mul_`, `.add_`): each in-place
-step touches a tensor that no other op saved, so double backward still works, and
-it spares a large allocation per step.
+(sigmoid, tanh, relu, softmax, log_softmax), so nothing extra is kept alive. A backward
+builds the derivative as a new tensor, then multiplies the upstream gradient into it
+(``grad_input *= grad_output``): the tensor is the backward's own, so updating it saves an
+allocation and leaves every saved tensor as it was.
 """
 import torch
 from torch.autograd import Function
 
-from handgrad.functional._checks import check_dim, check_floating, check_number, owned
-
-
-def sigmoid_derivative(output):
-    """sigma'(x) from y = sigma(x): y - y*y = y (1 - y), as a fresh tensor."""
-    return torch.addcmul(output, output, output, value=-1)
-
-
-def tanh_derivative(output):
-    """tanh'(x) from y = tanh(x): 1 - y*y, as a fresh tensor."""
-    one = torch.ones((), dtype=output.dtype, device=output.device)
-    return torch.addcmul(one, output, output, value=-1)
-
-
-def relu_derivative(output):
-    """relu'(x) from y = relu(x): y >= 0, so sign(y) is exactly the 0/1 mask y > 0
-    (and a float multiply is faster than a bool one)."""
-    return torch.sign(output)
-
-
-def leaky_relu_derivative(input, negative_slope):
-    """leaky_relu'(x) for 0 <= a <= 1, from x or from y (they share their sign when a > 0):
-    sign is -1, 0 or 1, and clamped from below at a it is exactly 1 where x > 0, else a."""
-    return torch.sign(input).clamp_(min=negative_slope)
+from handgrad.functional._checks import check_dim, check_floating, check_number
 
 
 class SigmoidFunction(Function):
@@ -52,7 +28,9 @@ class SigmoidFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        return sigmoid_derivative(output).mul_(grad_output)
+        grad_input = output * (1 - output)  # y (1 - y)
+        grad_input *= grad_output
+        return grad_input
 
 
 class TanhFunction(Function):
@@ -71,7 +49,9 @@ class TanhFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        return tanh_derivative(output).mul_(grad_output)
+        grad_input = 1 - output * output  # 1 - y^2
+        grad_input *= grad_output
+        return grad_input
 
 
 class ReLUFunction(Function):
@@ -90,7 +70,9 @@ class ReLUFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        return relu_derivative(output).mul_(grad_output)
+        grad_input = torch.sign(output)  # relu'(x): 1 where y > 0, else 0 (y = relu(x) is never negative)
+        grad_input *= grad_output
+        return grad_input
 
 
 class LeakyReLUFunction(Function):
@@ -111,13 +93,10 @@ class LeakyReLUFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (input,) = ctx.saved_tensors
-        slope = ctx.negative_slope
-        if 0 <= slope <= 1:
-            derivative = leaky_relu_derivative(input, slope)
-        else:
-            # sign(x) clamped at 0 is the mask x > 0; mask * (1 - a) + a is 1 where x > 0, else a
-            derivative = torch.sign(input).clamp_(min=0).mul_(1 - slope).add_(slope)
-        return derivative.mul_(grad_output), None
+        # leaky_relu'(x): 1 where x > 0 (where sign(x) is above 0), else a
+        grad_input = torch.nn.functional.threshold(torch.sign(input), 0, ctx.negative_slope)
+        grad_input *= grad_output
+        return grad_input, None
 
 
 class SoftmaxFunction(Function):
@@ -138,8 +117,9 @@ class SoftmaxFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        weighted = grad_output * output  # g_i y_i
-        return weighted.addcmul_(output, weighted.sum(ctx.dim, keepdim=True), value=-1), None
+        grad_input = grad_output - (grad_output * output).sum(ctx.dim, keepdim=True)  # g_i - sum_j g_j y_j
+        grad_input *= output  # y_i (g_i - sum_j g_j y_j)
+        return grad_input, None
 
 
 class LogSoftmaxFunction(Function):
@@ -160,8 +140,9 @@ class LogSoftmaxFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         (output,) = ctx.saved_tensors
-        prob = owned(torch.exp(output))
-        return prob.mul_(-grad_output.sum(ctx.dim, keepdim=True)).add_(grad_output), None
+        grad_input = torch.exp(output) * -grad_output.sum(ctx.dim, keepdim=True)  # -p_i sum_j g_j, p = e^y
+        grad_input += grad_output  # g_i - p_i sum_j g_j
+        return grad_input, None
 
 
 def _check_inplace(op, inplace):

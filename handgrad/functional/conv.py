@@ -109,6 +109,8 @@ class Conv2dWeightFunction(Function):
         # kernel, stepped by the dilation and dilated by the stride.
         batch, channels = input.shape[:2]
         per_group = channels // groups
+        if batch == 0:  # a sum over no samples
+            return input.new_zeros(grad_output.shape[1], per_group, *kernel_size)
         samples_as_channels = (
             input.reshape(batch, groups, per_group, *input.shape[-2:])
             .permute(2, 1, 0, 3, 4)
@@ -141,14 +143,16 @@ class Conv2dWeightFunction(Function):
 
 
 def _pair(op, name, value, minimum):
-    """An int or a pair of ints, each >= minimum, as a pair."""
+    """An int, a one-element sequence or a pair of ints, each >= minimum, as a pair (torch's forms)."""
     pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if isinstance(pair, (tuple, list)) and len(pair) == 1:
+        pair = (pair[0], pair[0])
     if (
         not isinstance(pair, (tuple, list))
         or len(pair) != 2
         or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in pair)
     ):
-        raise ValueError(f"{op}: {name} must be an int >= {minimum} or a pair of them, got {value!r}")
+        raise ValueError(f"{op}: {name} must be an int >= {minimum}, or a tuple of one or two of them, got {value!r}")
     return tuple(pair)
 
 

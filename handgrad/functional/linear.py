@@ -1,4 +1,6 @@
 """Dense layer: y = x W^T + b, with its backward written by hand."""
+import math
+
 import torch
 from torch.autograd import Function
 
@@ -33,11 +35,12 @@ class LinearFunction(Function):
         input, weight = ctx.saved_tensors
         grad_input = grad_weight = grad_bias = None
         out_features, in_features = weight.shape
-        grad_output_2d = grad_output.reshape(-1, out_features)  # (N, out), N = all leading dims
+        rows = math.prod(input.shape[:-1])  # N: the leading dims together (1 for a 1-d input)
+        grad_output_2d = grad_output.reshape(rows, out_features)  # (N, out)
         if ctx.needs_input_grad[0]:
             grad_input = grad_output.matmul(weight)  # (*, out) @ (out, in) -> (*, in)
         if ctx.needs_input_grad[1]:
-            input_2d = input.reshape(-1, in_features)  # (N, in)
+            input_2d = input.reshape(rows, in_features)  # (N, in)
             grad_weight = grad_output_2d.t().matmul(input_2d)  # (out, N) @ (N, in) -> (out, in)
         if ctx.needs_input_grad[2]:
             grad_bias = grad_output_2d.sum(0)  # (N, out) -> (out,)

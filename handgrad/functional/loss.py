@@ -1,8 +1,12 @@
 """The cost functions, each with its derivative written by hand.
 
-With reduction 'mean' the cost is averaged, so every gradient carries a 1/N
-factor; with 'sum' it does not; with 'none' each element gets its own upstream
-gradient. `_scale` turns the upstream gradient into that factor.
+With reduction 'mean' the cost is averaged, so every gradient carries a 1/N factor (N:
+the elements, or for class targets the summed weight of the rows that count); with 'sum'
+it does not; with 'none' each element gets its own upstream gradient. ``_element_scale``
+and ``_row_scale`` turn the upstream gradient into that factor.
+
+The class-target costs work on (N, C) rows; the plain functions flatten torch's
+(N, C, d1, ..., dK) form into rows first.
 """
 import torch
 from torch.autograd import Function
@@ -15,57 +19,55 @@ from handgrad.functional._checks import (
     check_same_dtype,
     check_tensor,
     data_checks_enabled,
-    owned,
 )
 
 
-def _reduce(loss, reduction, total=None):
+def _reduce(loss, reduction, total):
     if reduction == "none":
         return loss
     if reduction == "sum":
         return loss.sum()
-    return loss.sum() / (loss.numel() if total is None else total)
+    return loss.sum() / total
 
 
-def _scale(grad_output, reduction, total):
-    """Upstream gradient of each element of the unreduced loss."""
-    if reduction == "mean":
-        return grad_output / total
-    return grad_output
+def _element_scale(grad_output, reduction, count):
+    """dL/dloss of each element of an elementwise loss: g / count for 'mean', g otherwise."""
+    return grad_output / count if reduction == "mean" else grad_output
 
 
-def _ignored_rows_zero(scale, keep):
-    """Per-row upstream gradient with ignored rows at exactly 0, as in torch (even when every
-    row is ignored and the mean's 1/total is infinite)."""
-    return torch.where(keep > 0, scale, torch.zeros((), dtype=keep.dtype, device=keep.device))
+def _row_scale(grad_output, reduction, total):
+    """dL/dloss_n of each row, as an (N, 1) column or a 0-d tensor: g / total for 'mean', where total
+    is the weight of the rows that count (when every row is ignored, torch's gradient is 0, not NaN)."""
+    if reduction == "none":
+        return grad_output[:, None]
+    if reduction == "sum":
+        return grad_output
+    return torch.where(total > 0, grad_output / total, torch.zeros_like(grad_output))
 
 
-def _target_weights(target, weight, ignore_index, dtype):
-    """Targets safe to index with, the 0/1 mask of kept rows, each sample's weight w[y_n] (0 where
-    y_n == ignore_index) and the weights' sum, which the mean divides by.
-
-    ``ignore_index`` None means the caller saw that no row is ignored: the mask is then None,
-    and so is the weight when there are no class weights (None stands for all ones), which
-    spares the per-row bookkeeping in the common case.
-    """
-    if ignore_index is None:
-        target_weight = None if weight is None else weight[target]
-        return target, None, target_weight, len(target) if target_weight is None else target_weight.sum()
+def _row_weights(target, weight, ignore_index, dtype):
+    """Each row's weight w[y_n] (0 where y_n == ignore_index), the 0/1 mask of rows that count,
+    and the targets with the ignored rows pointed at class 0 so that they can index."""
     keep = target != ignore_index
     safe_target = target.masked_fill(~keep, 0)
     keep = keep.to(dtype)
-    target_weight = keep if weight is None else weight[safe_target] * keep
-    return safe_target, keep, target_weight, target_weight.sum()
+    row_weight = keep if weight is None else weight[safe_target] * keep
+    return row_weight, keep, safe_target
 
 
-def _times(value, factor):
-    """value * factor, where a None factor stands for all ones."""
-    return value if factor is None else value * factor
+def _target_distribution(log_prob, target, weight, ignore_index, label_smoothing):
+    r"""The target distribution q of a class-index cross-entropy, (N, C), and its total weight
+    (what the mean divides by):
+    :math:`q_n = (1-\varepsilon) w_{y_n} e_{y_n} + \frac{\varepsilon}{C} w` on the rows that count, 0 on ignored rows."""
+    num_classes = log_prob.shape[1]
+    row_weight, keep, safe_target = _row_weights(target, weight, ignore_index, log_prob.dtype)
+    one_hot_weight = ((1 - label_smoothing) * row_weight)[:, None]  # (N, 1): w_{y_n}, smoothed
+    q = torch.zeros_like(log_prob).scatter(1, safe_target[:, None], one_hot_weight)  # (N, C)
+    if label_smoothing > 0:
+        class_weight = log_prob.new_ones(num_classes) if weight is None else weight  # (C,)
+        q = q + (label_smoothing / num_classes) * keep[:, None] * class_weight
+    return q, row_weight.sum()
 
-
-def _column(values, rows):
-    """Per-row values as an (N, 1) column: a 0-d value (the same for every row) is expanded."""
-    return values[:, None] if values.dim() == 1 else values.expand(rows, 1)
 
 
 class MSELossFunction(Function):
@@ -76,7 +78,7 @@ class MSELossFunction(Function):
 
     @staticmethod
     def forward(input, target, reduction):
-        return _reduce(torch.sub(input, target).square_(), reduction)
+        return _reduce((input - target) ** 2, reduction, input.numel())
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -87,27 +89,28 @@ class MSELossFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         input, target = ctx.saved_tensors
-        grad_input = mse_grad(input, target, ctx.reduction, grad_output)
-        grad_target = torch.neg(grad_input) if ctx.needs_input_grad[1] else None
-        return grad_input if ctx.needs_input_grad[0] else None, grad_target, None
-
-
-def mse_grad(input, target, reduction, grad_output):
-    """dL/dx of the mean squared error: 2 (x - t), times the reduction's factor."""
-    return torch.sub(input, target).mul_(2 * _scale(grad_output, reduction, input.numel()))
+        grad_input = grad_target = None
+        grad_diff = input - target  # x - t
+        grad_diff *= 2 * _element_scale(grad_output, ctx.reduction, input.numel())  # 2 (x - t) g
+        if ctx.needs_input_grad[0]:
+            grad_input = grad_diff
+        if ctx.needs_input_grad[1]:
+            grad_target = -grad_diff
+        return grad_input, grad_target, None
 
 
 class NLLLossFunction(Function):
     r"""Negative log-likelihood on log-probabilities :math:`\ell_n = -w_{y_n} x_{n, y_n}`;
-    derivative :math:`\partial \ell_n / \partial x_{n, c} = -w_{y_n}` if :math:`c = y_n`, else 0."""
+    derivative :math:`\partial \ell_n / \partial x_{n,c} = -w_{y_n}` if :math:`c = y_n`, else 0
+    (and 0 on rows whose target is ``ignore_index``)."""
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(input, target, weight, ignore_index, reduction):
-        safe_target, _, target_weight, total = _target_weights(target, weight, ignore_index, input.dtype)
-        picked = input.gather(1, safe_target[:, None])[:, 0]  # (N, C) -> (N,)
-        return _reduce(-_times(picked, target_weight), reduction, total)
+        row_weight, _, safe_target = _row_weights(target, weight, ignore_index, input.dtype)
+        picked = input.gather(1, safe_target[:, None]).squeeze(1)  # x_{n, y_n}: (N, C) -> (N,)
+        return _reduce(-row_weight * picked, reduction, row_weight.sum())
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -118,23 +121,21 @@ class NLLLossFunction(Function):
     @staticmethod
     def backward(ctx, grad_output):
         input, target, weight = ctx.saved_tensors
-        if not ctx.needs_input_grad[0]:
-            return None, None, None, None, None
-        safe_target, keep, target_weight, total = _target_weights(target, weight, ctx.ignore_index, input.dtype)
-        scale = _scale(grad_output, ctx.reduction, total)  # 0-d, or (N,) for 'none'
-        if keep is not None:
-            scale = _ignored_rows_zero(scale, keep)
-        picked_grad = _column(-_times(scale, target_weight), len(target))  # (N, 1)
-        grad_input = torch.zeros_like(input).scatter_(1, safe_target[:, None], picked_grad)
+        grad_input = None
+        if ctx.needs_input_grad[0]:
+            row_weight, _, safe_target = _row_weights(target, weight, ctx.ignore_index, input.dtype)
+            picked_grad = -row_weight[:, None] * _row_scale(grad_output, ctx.reduction, row_weight.sum())  # (N, 1)
+            grad_input = torch.zeros_like(input)  # (N, C)
+            grad_input[torch.arange(len(target)), safe_target] = picked_grad.squeeze(1)  # -w_{y_n} g_n at y_n
         return grad_input, None, None, None, None
 
 
 class CrossEntropyFunction(Function):
     r"""Cross-entropy with class indices, fused with its softmax:
-    :math:`\ell_n = -(1-\varepsilon) w_{y_n} \log p_{n,y_n} - \frac{\varepsilon}{C} \sum_c w_c \log p_{n,c}`,
-    :math:`p = \mathrm{softmax}(x)`. Derivative, in the stable fused form "softmax minus target":
-    :math:`\partial \ell_n / \partial x_n = (\sum_c q_{n,c})\, p_n - q_n` with
-    :math:`q_n = (1-\varepsilon) w_{y_n} e_{y_n} + \frac{\varepsilon}{C} w`.
+    :math:`\ell_n = -\sum_c q_{n,c} \log p_{n,c}`, :math:`p = \mathrm{softmax}(x)`, with the target
+    distribution :math:`q_n = (1-\varepsilon) w_{y_n} e_{y_n} + \frac{\varepsilon}{C} w` (0 on ignored rows).
+    Derivative, in the stable fused form "softmax minus target":
+    :math:`\partial \ell_n / \partial x_n = (\sum_c q_{n,c})\, p_n - q_n`.
 
     The forward also returns :math:`\log p`: the backward reads it (nothing else is saved), and
     because it is an output, double backward differentiates through it.
@@ -145,13 +146,13 @@ class CrossEntropyFunction(Function):
     @staticmethod
     def forward(input, target, weight, ignore_index, reduction, label_smoothing):
         log_prob = torch.log_softmax(input, 1)
-        safe_target, keep, target_weight, total = _target_weights(target, weight, ignore_index, input.dtype)
-        picked = log_prob.gather(1, safe_target[:, None])[:, 0]  # (N, C) -> (N,)
-        loss = -(1 - label_smoothing) * _times(picked, target_weight)
+        row_weight, keep, safe_target = _row_weights(target, weight, ignore_index, input.dtype)
+        picked = log_prob.gather(1, safe_target[:, None]).squeeze(1)  # log p_{n, y_n}: (N,)
+        loss = -(1 - label_smoothing) * row_weight * picked
         if label_smoothing > 0:
-            all_classes = log_prob.sum(1) if weight is None else log_prob.matmul(weight)  # (N,)
-            loss = loss - label_smoothing / input.shape[1] * _times(all_classes, keep)
-        return _reduce(loss, reduction, total), log_prob
+            class_weight = input.new_ones(input.shape[1]) if weight is None else weight
+            loss = loss - label_smoothing / input.shape[1] * keep * log_prob.matmul(class_weight)  # (N,)
+        return _reduce(loss, reduction, row_weight.sum()), log_prob
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -163,41 +164,11 @@ class CrossEntropyFunction(Function):
     @staticmethod
     def backward(ctx, grad_output, grad_log_prob):
         target, weight, log_prob = ctx.saved_tensors
-        if not ctx.needs_input_grad[0]:
-            return None, None, None, None, None, None
-        grad_input = _log_softmax_grad(log_prob, grad_log_prob)
-        if grad_output is not None:
-            grad_loss = cross_entropy_grad(
-                log_prob, target, weight, ctx.ignore_index, ctx.reduction, ctx.label_smoothing, grad_output
-            )
-            grad_input = grad_loss if grad_input is None else grad_input + grad_loss
+        grad_input = None
+        if ctx.needs_input_grad[0]:
+            q, total = _target_distribution(log_prob, target, weight, ctx.ignore_index, ctx.label_smoothing)  # (N, C)
+            grad_input = _softmax_minus_target(log_prob, q, grad_output, ctx.reduction, total, grad_log_prob)
         return grad_input, None, None, None, None, None
-
-
-def cross_entropy_grad(log_prob, target, weight, ignore_index, reduction, label_smoothing, grad_output):
-    """dL/dx of the class-index cross-entropy, from log p: (sum_c q_c) p - q, times the upstream gradient."""
-    (rows, num_classes), smoothing = log_prob.shape, label_smoothing
-    safe_target, keep, target_weight, total = _target_weights(target, weight, ignore_index, log_prob.dtype)
-    scale = _scale(grad_output, reduction, total)  # 0-d, or (N,) for 'none'
-    if keep is not None:
-        scale = _ignored_rows_zero(scale, keep)
-    # q_n summed over classes: (1-eps) w_y + eps/C * sum(w), on kept rows
-    total_weight = num_classes if weight is None else weight.sum()
-    row_sum = (1 - smoothing) * _times(1.0, target_weight) + smoothing / num_classes * _times(total_weight, keep)
-    grad_input = owned(torch.exp(log_prob)).mul_(_column(scale * row_sum, rows))  # p * (N, 1)
-    if smoothing > 0:
-        class_weight = 1.0 if weight is None else weight
-        grad_input.sub_(_column(_times(scale, keep) * (smoothing / num_classes), rows) * class_weight)
-    picked_grad = _column(-(1 - smoothing) * _times(scale, target_weight), rows)  # (N, 1)
-    return grad_input.scatter_add_(1, safe_target[:, None], picked_grad)
-
-
-def _log_softmax_grad(log_prob, grad_log_prob):
-    """Backward of log p = log_softmax(x) along dim 1, for when log p itself is used downstream."""
-    if grad_log_prob is None:
-        return None
-    prob = owned(torch.exp(log_prob))
-    return prob.mul_(-grad_log_prob.sum(1, keepdim=True)).add_(grad_log_prob)
 
 
 class SoftCrossEntropyFunction(Function):
@@ -213,8 +184,8 @@ class SoftCrossEntropyFunction(Function):
     @staticmethod
     def forward(input, target, weight, reduction, label_smoothing):
         log_prob = torch.log_softmax(input, 1)
-        mixed = _smoothed_target(target, weight, label_smoothing)
-        loss = -(log_prob * mixed).sum(1)  # (N,)
+        q = _smoothed_target(target, weight, label_smoothing)
+        loss = -(q * log_prob).sum(1)  # (N,)
         return _reduce(loss, reduction, input.shape[0]), log_prob
 
     @staticmethod
@@ -228,26 +199,35 @@ class SoftCrossEntropyFunction(Function):
     def backward(ctx, grad_output, grad_log_prob):
         target, weight, log_prob = ctx.saved_tensors
         grad_input = grad_target = None
+        rows = log_prob.new_tensor(log_prob.shape[0])  # the mean divides by the number of rows
         if ctx.needs_input_grad[0]:
-            grad_input = _log_softmax_grad(log_prob, grad_log_prob)
-        if grad_output is None:
-            return grad_input, None, None, None, None
-        scale = _scale(grad_output, ctx.reduction, log_prob.shape[0])
-        scale = scale[:, None] if scale.dim() == 1 else scale  # (N, 1) for 'none'
-        if ctx.needs_input_grad[0]:
-            mixed = _smoothed_target(target, weight, ctx.label_smoothing)
-            prob = owned(torch.exp(log_prob))
-            grad_loss = prob.mul_(mixed.sum(1, keepdim=True)).sub_(mixed).mul_(scale)
-            grad_input = grad_loss if grad_input is None else grad_input + grad_loss
-        if ctx.needs_input_grad[1]:
+            q = _smoothed_target(target, weight, ctx.label_smoothing)  # (N, C)
+            grad_input = _softmax_minus_target(log_prob, q, grad_output, ctx.reduction, rows, grad_log_prob)
+        if ctx.needs_input_grad[1] and grad_output is not None:
             class_weight = 1.0 if weight is None else weight
-            grad_target = (-(1 - ctx.label_smoothing) * scale * class_weight) * log_prob
+            grad_target = -(1 - ctx.label_smoothing) * class_weight * log_prob  # (N, C)
+            grad_target *= _row_scale(grad_output, ctx.reduction, rows)
         return grad_input, grad_target, None, None, None
 
 
+def _softmax_minus_target(log_prob, q, grad_output, reduction, total, grad_log_prob):
+    """dL/dx of a cross-entropy from log p = log_softmax(x): scale * ((sum_c q_c) p - q), plus
+    the backward of log_softmax for a gradient that reached log p itself (double backward)."""
+    p = torch.exp(log_prob)  # (N, C)
+    grad_input = None
+    if grad_output is not None:
+        grad_input = p * q.sum(1, keepdim=True) - q  # (sum_c q_c) p - q: (N, C)
+        grad_input *= _row_scale(grad_output, reduction, total)
+    if grad_log_prob is not None:
+        grad_through_log_prob = grad_log_prob - p * grad_log_prob.sum(1, keepdim=True)  # g - p sum_c g_c
+        grad_input = grad_through_log_prob if grad_input is None else grad_input + grad_through_log_prob
+    return grad_input
+
+
 def _smoothed_target(target, weight, label_smoothing):
-    mixed = target if label_smoothing == 0 else target * (1 - label_smoothing) + label_smoothing / target.shape[1]
-    return mixed if weight is None else mixed * weight
+    """q = w * ((1 - eps) t + eps / C) for probability targets t: (N, C)."""
+    q = target if label_smoothing == 0 else (1 - label_smoothing) * target + label_smoothing / target.shape[1]
+    return q if weight is None else q * weight
 
 
 class BinaryCrossEntropyFunction(Function):
@@ -261,10 +241,10 @@ class BinaryCrossEntropyFunction(Function):
     @staticmethod
     def forward(input, target, weight, reduction):
         log_p, log_not_p = _clamped_logs(input)
-        loss = torch.sub(target, 1).mul_(log_not_p).sub_(log_p.mul_(target))
+        loss = -(target * log_p + (1 - target) * log_not_p)
         if weight is not None:
-            loss.mul_(weight)
-        return _reduce(loss, reduction)
+            loss = loss * weight
+        return _reduce(loss, reduction, input.numel())
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -276,15 +256,16 @@ class BinaryCrossEntropyFunction(Function):
     def backward(ctx, grad_output):
         input, target, weight = ctx.saved_tensors
         grad_input = grad_target = None
-        scale = _scale(grad_output, ctx.reduction, input.numel())
+        scale = _element_scale(grad_output, ctx.reduction, input.numel())
         if weight is not None:
             scale = scale * weight
         if ctx.needs_input_grad[0]:
             # the 1e-12 floor (torch's too) keeps the gradient finite at x = 0 and x = 1
-            grad_input = torch.sub(input, target).mul_(scale).div_(torch.addcmul(input, input, input, value=-1).clamp_(min=1e-12))
+            grad_input = (input - target) / (input * (1 - input)).clamp(min=1e-12)  # (x - t) / (x (1 - x))
+            grad_input *= scale
         if ctx.needs_input_grad[1]:
             log_p, log_not_p = _clamped_logs(input)
-            grad_target = log_not_p.sub_(log_p).mul_(scale)
+            grad_target = (log_not_p - log_p) * scale  # w (log(1 - x) - log x)
         return grad_input, grad_target, None, None
 
 
@@ -303,12 +284,11 @@ class BinaryCrossEntropyWithLogitsFunction(Function):
 
     @staticmethod
     def forward(input, target, weight, reduction, pos_weight):
-        # softplus(-x) = -logsigmoid(x), which torch computes without overflow
-        log_sigmoid = torch.nn.functional.logsigmoid(input)
-        loss = torch.rsub(target, 1).mul_(input).sub_(log_sigmoid.mul_(_log_weight(target, pos_weight)))
+        softplus_neg = -torch.nn.functional.logsigmoid(input)  # softplus(-x), without overflow
+        loss = (1 - target) * input + _log_weight(target, pos_weight) * softplus_neg
         if weight is not None:
-            loss.mul_(weight)
-        return _reduce(loss, reduction)
+            loss = loss * weight
+        return _reduce(loss, reduction, input.numel())
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -320,23 +300,24 @@ class BinaryCrossEntropyWithLogitsFunction(Function):
     def backward(ctx, grad_output):
         input, target, weight, pos_weight = ctx.saved_tensors
         grad_input = grad_target = None
-        scale = _scale(grad_output, ctx.reduction, input.numel())
+        scale = _element_scale(grad_output, ctx.reduction, input.numel())
         if weight is not None:
             scale = scale * weight
         if ctx.needs_input_grad[0]:
-            weighted_target = target if pos_weight is None else pos_weight * target
-            prob = owned(torch.sigmoid(input))
-            grad_input = prob.mul_(_log_weight(target, pos_weight)).sub_(weighted_target).mul_(scale)
+            weighted_target = target if pos_weight is None else pos_weight * target  # k t
+            grad_input = _log_weight(target, pos_weight) * torch.sigmoid(input) - weighted_target
+            grad_input *= scale
         if ctx.needs_input_grad[1]:
             if pos_weight is None:
-                grad_target = torch.neg(input).mul_(scale)
+                grad_target = -input * scale  # -x
             else:
-                softplus_neg = owned(torch.nn.functional.logsigmoid(input)).neg_()  # softplus(-x)
-                grad_target = softplus_neg.mul_(pos_weight - 1).sub_(input).mul_(scale)
+                softplus_neg = -torch.nn.functional.logsigmoid(input)  # softplus(-x)
+                grad_target = ((pos_weight - 1) * softplus_neg - input) * scale
         return grad_input, grad_target, None, None, None
 
 
 def _log_weight(target, pos_weight):
+    """1 + (k - 1) t, the weight of softplus(-x); 1 without pos_weight."""
     return 1.0 if pos_weight is None else 1 + (pos_weight - 1) * target
 
 
@@ -381,8 +362,13 @@ def _check_broadcast_weight(op, name, weight, input):
 
 
 def _check_class_input(op, input):
-    if input.dim() not in (1, 2):
-        raise ValueError(f"{op}: input must be (N, C) or (C,), got shape {tuple(input.shape)}")
+    if input.dim() == 0:
+        raise ValueError(f"{op}: input must be (N, C), (C,) or (N, C, d1, ..., dK), got a 0-d tensor")
+
+
+def _num_classes(input):
+    """C of a (C,), (N, C) or (N, C, d1, ..., dK) input."""
+    return input.shape[0] if input.dim() == 1 else input.shape[1]
 
 
 def _check_class_weight(op, weight, input):
@@ -390,30 +376,27 @@ def _check_class_weight(op, weight, input):
         return
     check_floating(op, "weight", weight)
     check_constant(op, "weight", weight)
-    num_classes = input.shape[-1]
+    num_classes = _num_classes(input)
     if weight.shape != (num_classes,):
         raise ValueError(f"{op}: weight must have shape ({num_classes},), one per class, got {tuple(weight.shape)}")
     check_same_dtype(op, "weight", weight, "input", input)
 
 
 def _check_class_target(op, input, target, ignore_index):
-    """Check the class-index target; return the ignore_index for the Function: None when no
-    target can equal it (the Function then skips the per-row bookkeeping)."""
+    """Check the class-index target: an integer tensor of input's shape without the class dim."""
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
         raise TypeError(f"{op}: ignore_index must be an int, got {type(ignore_index).__name__}")
     if target.dtype.is_floating_point or target.dtype == torch.bool or target.is_complex():
         raise TypeError(f"{op}: class-index target must be an integer tensor, got dtype {target.dtype}")
-    expected = input.shape[:1] if input.dim() == 2 else ()
+    expected = input.shape[:1] + input.shape[2:] if input.dim() >= 2 else ()
     if target.shape != expected:
         raise ValueError(
             f"{op}: target of class indices must have shape {tuple(expected)} for input {tuple(input.shape)}, "
             f"got {tuple(target.shape)}"
         )
-    if not data_checks_enabled():  # inside vmap or grad: values cannot be read
-        return ignore_index
-    if target.numel() == 0:
-        return None
-    num_classes = input.shape[-1]
+    if not data_checks_enabled() or target.numel() == 0:  # inside vmap or grad, values cannot be read
+        return
+    num_classes = _num_classes(input)
     low, high = torch.stack(torch.aminmax(target)).tolist()  # one pass, one read of two numbers
     if low < 0 or high >= num_classes:
         bad = ((target < 0) | (target >= num_classes)) & (target != ignore_index)
@@ -423,16 +406,29 @@ def _check_class_target(op, input, target, ignore_index):
                 f"{op}: target holds class index {value}, expected indices in [0, {num_classes}) "
                 f"or ignore_index={ignore_index}"
             )
-    return ignore_index if low <= ignore_index <= high else None
 
 
-def _as_batch(input, target):
-    """(C,) input and () target become a batch of one."""
-    return (input[None], target[None]) if input.dim() == 1 else (input, target)
+def _as_rows(input, target):
+    """The (N, C) rows the Functions take: (C,) is one row; (N, C, d1, ..., dK) is one row per
+    sample and position, with a class-index target (N, d1, ..., dK) or a probability target of
+    input's shape flattened alike."""
+    if input.dim() == 1:
+        return input.unsqueeze(0), target.unsqueeze(0)
+    if input.dim() == 2:
+        return input, target
+    rows = input.movedim(1, -1).reshape(-1, input.shape[1])  # (N, C, d...) -> (N d..., C)
+    if target.dim() == input.dim():
+        return rows, target.movedim(1, -1).reshape(-1, input.shape[1])
+    return rows, target.reshape(-1)  # (N, d...) -> (N d...,)
 
 
-def _unbatch(loss, input_dim, reduction):
-    return loss[0] if input_dim == 1 and reduction == "none" else loss
+def _from_rows(loss, input, reduction):
+    """The per-row losses of 'none' in input's shape without the class dim."""
+    if reduction != "none":
+        return loss
+    if input.dim() == 1:
+        return loss.squeeze(0)
+    return loss.reshape(input.shape[:1] + input.shape[2:])
 
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
@@ -450,10 +446,10 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     _check_common(op, input, target, reduction, size_average, reduce)
     _check_class_input(op, input)
     _check_class_weight(op, weight, input)
-    ignore_index = _check_class_target(op, input, target, ignore_index)
-    batch_input, batch_target = _as_batch(input, target.long())
-    loss = NLLLossFunction.apply(batch_input, batch_target, weight, ignore_index, reduction)
-    return _unbatch(loss, input.dim(), reduction)
+    _check_class_target(op, input, target, ignore_index)
+    rows, row_target = _as_rows(input, target.long())
+    loss = NLLLossFunction.apply(rows, row_target, weight, ignore_index, reduction)
+    return _from_rows(loss, input, reduction)
 
 
 def cross_entropy(
@@ -472,15 +468,13 @@ def cross_entropy(
     label_smoothing = float(label_smoothing)
     if target.is_floating_point():
         _check_same_shape(op, input, target)
-        batch_input, batch_target = _as_batch(input, target)
-        loss, _ = SoftCrossEntropyFunction.apply(batch_input, batch_target, weight, reduction, label_smoothing)
+        rows, row_target = _as_rows(input, target)
+        loss, _ = SoftCrossEntropyFunction.apply(rows, row_target, weight, reduction, label_smoothing)
     else:
-        ignore_index = _check_class_target(op, input, target, ignore_index)
-        batch_input, batch_target = _as_batch(input, target.long())
-        loss, _ = CrossEntropyFunction.apply(
-            batch_input, batch_target, weight, ignore_index, reduction, label_smoothing
-        )
-    return _unbatch(loss, input.dim(), reduction)
+        _check_class_target(op, input, target, ignore_index)
+        rows, row_target = _as_rows(input, target.long())
+        loss, _ = CrossEntropyFunction.apply(rows, row_target, weight, ignore_index, reduction, label_smoothing)
+    return _from_rows(loss, input, reduction)
 
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):

@@ -16,8 +16,8 @@ from handgrad.functional._checks import check_floating, check_number, check_same
 
 
 def _var_mean(input, dims, correction):
-    """Variance and mean over dims, as torch.var_mean, in two passes: torch.var_mean reduces
-    several non-adjacent dims (batch norm's (0, 2, 3)) some 15x slower on CPU than two sums."""
+    """Variance and mean over dims, as torch.var_mean (``correction`` 0: biased, 1: unbiased),
+    written as the two sums of the definition: the mean, then the mean squared deviation."""
     mean = input.mean(dims, keepdim=True)
     centered = input - mean
     count = input.numel() // max(mean.numel(), 1)
@@ -199,11 +199,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         return BatchNormFunction.apply(input, weight, bias, running_mean, running_var, float(eps))
 
     per_channel = input.numel() // channels if channels else 0
-    if per_channel <= 1:
+    if per_channel == 1:
         raise ValueError(
             f"{op}: training needs more than 1 value per channel, got input shape {tuple(input.shape)}"
         )
-    if running_mean is not None:
+    if running_mean is not None and per_channel > 0:  # an empty batch leaves them as they are, as in torch
         with torch.no_grad():
             var, mean, _ = _var_mean(input, (0, *range(2, input.dim())), 1)  # unbiased, as torch keeps it
             running_mean.mul_(1 - momentum).add_(mean.reshape(channels), alpha=momentum)

@@ -74,30 +74,37 @@ class AvgPool2dFunction(Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        if not ctx.needs_input_grad[0]:
-            return None, None, None, None, None, None, None
-        kernel_size, stride, padding, count_include_pad, divisor_override = ctx.options
-        batch, channels, height, width = ctx.input_shape
-        out_h, out_w = grad_output.shape[-2:]
-        if divisor_override:
-            divisor = divisor_override
-        else:
-            rows, cols = (
-                _window_sizes(size, out, k, s, p, count_include_pad)
-                for size, out, k, s, p in zip((height, width), (out_h, out_w), kernel_size, stride, padding)
-            )
-            divisor = (rows[:, None] * cols[None, :]).to(grad_output)  # (Ho, Wo)
-        share = grad_output / divisor  # (N, C, Ho, Wo): what each pixel of a window receives
-        # fold sums, for every pixel, the shares of all windows that cover it
-        taps = kernel_size[0] * kernel_size[1]
-        columns = share.reshape(batch, channels, 1, out_h * out_w).expand(-1, -1, taps, -1)
-        columns = columns.reshape(batch, channels * taps, out_h * out_w)  # (N, C*kh*kw, Ho*Wo)
-        covered = tuple((out - 1) * s + k for out, s, k in zip((out_h, out_w), stride, kernel_size))
-        plane = TF.fold(columns, covered, kernel_size, stride=stride)  # (N, C, covered_h, covered_w), padded coords
-        # cut the padding off the top/left; cut or zero-extend the bottom/right to (H, W)
-        grad_input = TF.pad(plane, (-padding[1], width + padding[1] - covered[1],
-                                    -padding[0], height + padding[0] - covered[0]))
+        grad_input = None
+        if ctx.needs_input_grad[0]:
+            kernel_size, stride, padding, count_include_pad, divisor_override = ctx.options
+            divisor = divisor_override or _divisors(
+                ctx.input_shape, grad_output, kernel_size, stride, padding, count_include_pad
+            )  # D_pq: (Ho, Wo)
+            share = grad_output / divisor  # (N, C, Ho, Wo): what each pixel of a window receives
+            grad_input = _sum_over_windows(share, ctx.input_shape, kernel_size, stride, padding)  # (N, C, H, W)
         return grad_input, None, None, None, None, None, None
+
+
+def _divisors(input_shape, grad_output, kernel_size, stride, padding, count_include_pad):
+    """Each window's divisor D_pq, (Ho, Wo): the pixels it averages along H times those along W."""
+    rows, cols = (
+        _window_sizes(size, out, k, s, p, count_include_pad)
+        for size, out, k, s, p in zip(input_shape[-2:], grad_output.shape[-2:], kernel_size, stride, padding)
+    )
+    return (rows[:, None] * cols[None, :]).to(grad_output)
+
+
+def _sum_over_windows(share, input_shape, kernel_size, stride, padding):
+    """For every pixel, the sum of the shares of all windows that cover it: fold does that sum."""
+    batch, channels, height, width = input_shape
+    out_h, out_w = share.shape[-2:]
+    taps = kernel_size[0] * kernel_size[1]
+    columns = share.reshape(batch, channels, 1, out_h * out_w).expand(-1, -1, taps, -1)
+    columns = columns.reshape(batch, channels * taps, out_h * out_w)  # (N, C*kh*kw, Ho*Wo)
+    covered = tuple((out - 1) * s + k for out, s, k in zip((out_h, out_w), stride, kernel_size))
+    plane = TF.fold(columns, covered, kernel_size, stride=stride)  # (N, C, covered_h, covered_w), padded coords
+    # cut the padding off the top/left; cut or zero-extend the bottom/right to (H, W)
+    return TF.pad(plane, (-padding[1], width + padding[1] - covered[1], -padding[0], height + padding[0] - covered[0]))
 
 
 def _pool_arguments(op, kernel_size, stride, padding, dilation):

@@ -1,6 +1,4 @@
 """Gradient descent: step against the gradient, optionally with momentum (torch.optim.SGD's rule)."""
-import torch
-
 from handgrad.grad_mode import without_graph
 from handgrad.optim._checks import check_real
 from handgrad.optim.base import HandgradOptimizer
@@ -49,11 +47,6 @@ class GradientDescent(HandgradOptimizer):
     def apply_update(self):
         for group in self.param_groups:
             lr, momentum, weight_decay = group["lr"], group["momentum"], group["weight_decay"]
-            if momentum == 0 and weight_decay == 0:
-                # plain theta <- theta - lr g for the whole group in one call (as torch.optim's foreach=True)
-                params = [param for param in group["params"] if param.grad is not None]
-                torch._foreach_add_(params, [param.grad for param in params], alpha=-lr)
-                continue
             for param in group["params"]:
                 if param.grad is None:
                     continue
