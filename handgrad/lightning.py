@@ -1,21 +1,25 @@
 """The digit classifier as a LightningModule: any network, handgrad's costs, many updates per step."""
 import contextlib
+import numbers
 
 import lightning as L
 import torch
+from lightning.pytorch.profilers import PassThroughProfiler
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from handgrad import _compat, distributed, interrupt, learner_ops
-from handgrad import costs
+from handgrad import _compat, costs, distributed, interrupt, learner_ops
 from handgrad.backprop import accumulate_gradients
 from handgrad.costs import cost
 from handgrad.models import BACKENDS, MLP
+from handgrad.trainer_options import OptionRefused, check_trainer_options
 
 NONFINITE = ("stop", "warn")
+BACKPROPS = ("explicit", "autograd")
+CLIP_ALGORITHMS = ("norm", "value")
 
 
 class Classifier(L.LightningModule):
@@ -23,22 +27,31 @@ class Classifier(L.LightningModule):
 
     Each training step receives a block of consecutive updates from the datamodule
     (see ``datamodules.descent``) and takes them one by one (manual optimization), so
-    that batch, stochastic and mini-batch descent run the same code. With the handgrad
-    backend and a fused MLP, gradients come from the hand-written backward of the whole
-    dense stack without the autograd engine (``handgrad.backprop``); otherwise from
-    autograd running the network's own backward (handgrad's Functions or torch's).
+    that batch, stochastic and mini-batch descent run the same code. A plain
+    ``(inputs, targets)`` batch (any DataLoader) is one update. With the handgrad backend,
+    a fused MLP and ``backprop='explicit'``, gradients come from the hand-written backward
+    of the whole dense stack without the autograd engine (``handgrad.backprop``); otherwise
+    from autograd running the network's own backward (handgrad's Functions or torch's),
+    through ``manual_backward``. Trainer options either path cannot honour are refused when
+    training starts (``handgrad.trainer_options``; the table is in docs/training.md).
 
     Args:
         network: any module mapping inputs to logits (e.g. a torchvision model); when
             None, an MLP is built from hidden_sizes / activation / backend. Default: None.
-        hidden_sizes: hidden layer sizes of the MLP. Default: [30].
-        activation: 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu'. Default: 'sigmoid'.
+        hidden_sizes: hidden layer sizes of the MLP built when no network is given (refused
+            with a network). Default: None, which means [30].
+        activation: 'sigmoid' | 'tanh' | 'relu' | 'leaky_relu', of the MLP built when no network
+            is given (refused with a network). Default: None, which means 'sigmoid'.
         loss: the cost on the logits z, with a = sigmoid(z), p = softmax(z), t = one-hot of y (docs/costs.md):
             {costs}
             Default: 'cross_entropy'.
         backend: 'handgrad' | 'torch': the same MLP from handgrad.nn or torch.nn, and the
             cost from handgrad.functional or torch.nn.functional. Default: 'handgrad'.
         fused: with the handgrad MLP, use the whole-stack backward. Default: True.
+        backprop: 'explicit' trains the fused handgrad MLP without the autograd engine (the
+            fastest path; other networks always use autograd); 'autograd' runs its backward
+            through autograd and ``manual_backward``, which mixed precision, backward hooks
+            and anomaly detection need. Default: 'explicit'.
         swap: swap handgrad's layers into ``network`` with handgrad.swap. Default: False.
         in_features: input size (linked from the datamodule by the CLI). Default: 64.
         num_classes: number of classes (linked from the datamodule by the CLI). Default: 10.
@@ -47,6 +60,11 @@ class Classifier(L.LightningModule):
         nonfinite: what a NaN or infinite training loss does: 'stop' raises FloatingPointError
             naming the update, 'warn' warns and trains on. Checked once per training step,
             from the step's update losses. Default: 'stop'.
+        gradient_clip_val: clip every update's gradients to this value (Lightning's
+            ``Trainer(gradient_clip_val)`` applies only under automatic optimization), through
+            ``LightningModule.clip_gradients``. Default: None (no clipping).
+        gradient_clip_algorithm: 'norm' (the gradients' total 2-norm) | 'value' (each entry).
+            Default: 'norm'.
         ops: path of a learner's ops file (see ``handgrad.learner_ops``): the MLP is run by its
             Linear and Activation, the cost is its Cost, the update its Optimizer when it has one.
             Default: None (handgrad's own).
@@ -61,20 +79,40 @@ class Classifier(L.LightningModule):
     def __init__(
         self,
         network: nn.Module | None = None,
-        hidden_sizes: list[int] = [30],
-        activation: str = "sigmoid",
+        hidden_sizes: list[int] | None = None,
+        activation: str | None = None,
         loss: str = "cross_entropy",
         backend: str = "handgrad",
         fused: bool = True,
+        backprop: str = "explicit",
         swap: bool = False,
         in_features: int = 64,
         num_classes: int = 10,
         chunk_size: int | None = None,
         nonfinite: str = "stop",
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
         ops: str | None = None,
         ops_check: bool = True,
     ):
         super().__init__()
+        if network is not None:
+            given = [f"{name}={value!r}" for name, value in (("hidden_sizes", hidden_sizes), ("activation", activation))
+                     if value is not None]
+            if given:
+                raise ValueError(
+                    f"Classifier: {' and '.join(given)} would be ignored: they shape the MLP built when no network is "
+                    f"given; remove them, or drop the network"
+                )
+        if backprop not in BACKPROPS:
+            raise ValueError(f"Classifier: backprop must be one of {', '.join(BACKPROPS)}; got {backprop!r}")
+        if gradient_clip_val is not None and (
+                isinstance(gradient_clip_val, bool) or not isinstance(gradient_clip_val, numbers.Real)
+                or not gradient_clip_val > 0):
+            raise ValueError(f"Classifier: gradient_clip_val must be a number > 0 or None, got {gradient_clip_val!r}")
+        if gradient_clip_algorithm not in CLIP_ALGORITHMS:
+            raise ValueError(f"Classifier: gradient_clip_algorithm must be one of {', '.join(CLIP_ALGORITHMS)}; "
+                             f"got {gradient_clip_algorithm!r}")
         costs.check_cost("Classifier", loss)
         if backend not in BACKENDS:
             raise ValueError(f"Classifier: backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -85,13 +123,16 @@ class Classifier(L.LightningModule):
         self.save_hyperparameters(ignore=["network"])
         self.automatic_optimization = False
         # with a learner's ops file, the network, the cost and the optimizer are the learner's (handgrad.learner_ops)
-        options = dict(activation=activation, loss=loss, backend=backend, fused=fused, in_features=in_features,
-                       hidden_sizes=hidden_sizes, num_classes=num_classes)
+        options = dict(activation=activation or "sigmoid", loss=loss, backend=backend, fused=fused,
+                       in_features=in_features, hidden_sizes=[30] if hidden_sizes is None else hidden_sizes,
+                       num_classes=num_classes)
         self.learner = learner_ops.learner_network(ops, ops_check, network, swap, options)
         if self.learner is not None:
             network = self.learner.network
         if network is None:
-            network = MLP(in_features, list(hidden_sizes), costs.output_units(loss, num_classes), activation, backend, fused)
+            sizes = [30] if hidden_sizes is None else list(hidden_sizes)
+            network = MLP(in_features, sizes, costs.output_units(loss, num_classes), activation or "sigmoid", backend,
+                          fused)
         if self.learner is None:  # a learner's cost is applied as written, adding nothing
             costs.check_network_ending(loss, network)
         if swap:
@@ -100,6 +141,9 @@ class Classifier(L.LightningModule):
             network, self.swap_report = swap_modules(network)
         self.network = network
         self.loss_name, self.backend, self.chunk_size, self.nonfinite = loss, backend, chunk_size, nonfinite
+        self.backprop, self.num_classes = backprop, num_classes
+        self.clip = None if gradient_clip_val is None else dict(
+            gradient_clip_val=gradient_clip_val, gradient_clip_algorithm=gradient_clip_algorithm)
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         # means weighted by sample count, so that processes holding unequal shares give the global mean;
@@ -109,6 +153,7 @@ class Classifier(L.LightningModule):
         # costs more than a one-sample update can spare
         self._update_record = {}
         self._lean_steps = False
+        self._output_checked = False
 
     @property
     def current_update(self):
@@ -119,8 +164,9 @@ class Classifier(L.LightningModule):
         return self.network(inputs)
 
     @property
-    def _explicit_backprop(self):
-        return isinstance(self.network, MLP) and self.network.uses_dense_stack
+    def uses_explicit_backprop(self):
+        """Whether training runs handgrad.backprop (no autograd engine): the fused handgrad MLP, backprop='explicit'."""
+        return self.backprop == "explicit" and isinstance(self.network, MLP) and self.network.uses_dense_stack
 
     def _update_gradients(self, inputs, targets, params, world, stack_params=None):
         """Set every parameter's .grad to the gradient of the mean cost over this update's samples
@@ -150,48 +196,45 @@ class Classifier(L.LightningModule):
     def _without_ddp_reducer(self):
         """DDP's reducer would all-reduce the gradients autograd computes (the torch path) at every
         backward: a second exchange on top of the one per update that _update_gradients makes."""
-        model = self._trainer.strategy.model if self._trainer is not None else None
+        model = self.trainer.strategy.model
         return model.no_sync() if isinstance(model, DistributedDataParallel) else contextlib.nullcontext()
 
     def on_train_start(self):
+        check_trainer_options(self.trainer, self)  # anomaly detection is on, if asked, from here on
         self._lean_steps = self._nothing_hooks_optimizer_steps()
 
     def _nothing_hooks_optimizer_steps(self):
         """Whether updates may skip Lightning's and torch.optim's per-step machinery (hook calls,
         profiler labels: more than a one-sample update of a small MLP costs). Only for handgrad's
-        own backprop and optimizers, on one process, with no step hook, callback or scheduler that
-        would miss a call; the update itself is the same either way."""
+        own backprop and optimizers, on one process, with no step hook, callback, profiler or
+        scheduler that would miss a call; the update itself is the same either way."""
         from handgrad.optim import HandgradOptimizer
 
         optimizer = self.optimizers().optimizer
         listening = [type(callback).on_before_optimizer_step is not L.Callback.on_before_optimizer_step
                      for callback in self.trainer.callbacks]
         return (
-            self._explicit_backprop
+            self.uses_explicit_backprop
             and isinstance(optimizer, HandgradOptimizer)
             and self.trainer.world_size == 1
+            and isinstance(self.trainer.profiler, PassThroughProfiler)
             and not self.lr_schedulers()
             and not any(listening)
             and type(self).on_before_optimizer_step is L.LightningModule.on_before_optimizer_step
             and not _compat.optimizer_step_hooks(optimizer)
         )
 
-    def _lean_step(self, optimizer, progress):
-        optimizer.apply_update()
-        progress.increment_ready()  # what LightningOptimizer.step counts: trainer.global_step
-        progress.increment_completed()
-
-    def training_step(self, block, batch_idx):
+    def training_step(self, batch, batch_idx):
         optimizer = self.optimizers()
-        inputs, targets, update_size = block["inputs"], block["targets"], block["update_size"]
-        num_updates = block["num_updates"]  # the same on every process, even where a share is empty
+        inputs, targets, update_size, num_updates = self._updates_in(batch)
         # a block stopped part-way by Ctrl-C comes again with the losses of the updates it took
-        first_update = block.get("first_update", 0)
-        losses = list(block["losses_taken"]) if first_update else []
+        first_update = batch.get("first_update", 0) if isinstance(batch, dict) else 0
+        losses = list(batch["losses_taken"]) if first_update else []
+        num_updates = first_update + self._updates_left(num_updates - first_update)
         params = [p for p in self.parameters() if p.requires_grad]
         world = distributed.world_size()
-        stack_params = self.network.dense_params() if self._explicit_backprop else None
-        progress = self.trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
+        stack_params = self.network.dense_params() if self.uses_explicit_backprop else None
+        count_update = _compat.update_counter(self.trainer) if self._lean_steps else None
         # lean updates record no graph: grad mode off once for the block, not per call
         no_graph = torch.no_grad() if self._lean_steps else contextlib.nullcontext()
         with self._without_ddp_reducer(), no_graph:
@@ -204,8 +247,11 @@ class Classifier(L.LightningModule):
                 loss = self._update_gradients(
                     inputs[start:start + update_size], targets[start:start + update_size], params, world, stack_params
                 )
+                if self.clip is not None:
+                    self.clip_gradients(optimizer, **self.clip)
                 if self._lean_steps:
-                    self._lean_step(optimizer.optimizer, progress)
+                    optimizer.optimizer.apply_update()
+                    count_update()  # what LightningOptimizer.step counts: trainer.global_step
                 else:
                     optimizer.step()
                 losses.append(loss)
@@ -214,6 +260,70 @@ class Classifier(L.LightningModule):
         # the bar only: handgrad.metrics_log records every update's loss (Lightning would log block means)
         self.log("train_loss", losses.mean(), prog_bar=True, logger=False)
         return {"update_losses": losses}
+
+    @staticmethod
+    def _updates_in(batch):
+        """(inputs, targets, samples per update, updates) of a block of the descent switch, or of a
+        plain (inputs, targets) batch, which is one update."""
+        if isinstance(batch, dict):
+            # num_updates is the same on every process, even where a share is empty
+            return batch["inputs"], batch["targets"], batch["update_size"], batch["num_updates"]
+        if isinstance(batch, (tuple, list)) and len(batch) == 2:
+            inputs, targets = batch
+            return inputs, targets, len(inputs), 1
+        raise TypeError(
+            f"Classifier: a training batch must be an (inputs, targets) pair or a block of the descent switch "
+            f"(datamodules.descent.UpdateBlocks), got {type(batch).__name__}"
+            + (f" of length {len(batch)}" if isinstance(batch, (tuple, list)) else "")
+        )
+
+    def _updates_left(self, num_updates):
+        """The block's updates, cut short where trainer.max_steps (which counts updates) ends the run."""
+        max_steps = self.trainer.max_steps
+        if max_steps is None or max_steps < 0:
+            return num_updates
+        return max(min(num_updates, max_steps - self.global_step), 0)
+
+    def _check_output_size(self, batch):
+        """Once, at the first batch of any stage: the network's outputs must be one per class."""
+        if self._output_checked:
+            return
+        self._output_checked = True
+        inputs = batch["inputs"] if isinstance(batch, dict) else batch[0]
+        if len(inputs) == 0:
+            self._output_checked = False  # an empty share under data parallelism: check at the next batch
+            return
+        sample = inputs[:1]
+        weight = next(self.network.parameters(), None)
+        if weight is not None and sample.is_floating_point():
+            sample = sample.to(weight.dtype)  # outside the precision plugin's forward (64-true)
+        training = self.network.training
+        self.network.eval()  # no side effect: batch norm's running statistics stay as they are
+        try:
+            with torch.no_grad():
+                outputs = self.network(sample)
+        finally:
+            self.network.train(training)
+        # one logit per class; one in all for a two-class task trained with binary cross-entropy
+        expected = costs.output_units(self.loss_name, self.num_classes)
+        if outputs.dim() != 2 or outputs.shape[1] != expected:
+            what = "one logit per class" if expected == self.num_classes else f"loss {self.loss_name!r} on two classes"
+            raise OptionRefused(
+                f"model.network: the network gives outputs of shape {tuple(outputs.shape[1:])} per sample, but the data "
+                f"has {self.num_classes} classes: its last layer must give {expected} outputs ({what})"
+            )
+
+    def on_train_batch_start(self, batch, batch_idx):
+        self._check_output_size(batch)
+
+    def on_validation_batch_start(self, batch, batch_idx, dataloader_idx=0):
+        self._check_output_size(batch)
+
+    def on_test_batch_start(self, batch, batch_idx, dataloader_idx=0):
+        self._check_output_size(batch)
+
+    def on_predict_batch_start(self, batch, batch_idx, dataloader_idx=0):
+        self._check_output_size(batch)
 
     def _check_finite(self, losses, batch_idx):
         """One check per block, on the block's losses: cheap next to the updates themselves."""

@@ -97,6 +97,11 @@ def trace(values=False):
                 _restore_all()
 
 
+def is_tracing():
+    """Whether a ``trace()`` block is open (the Classifier refuses its explicit backprop then: nothing to record)."""
+    return bool(_active)
+
+
 def handgrad_functions():
     """Every autograd.Function subclass defined in handgrad that defines its own backward."""
     found, todo = [], list(Function.__subclasses__())

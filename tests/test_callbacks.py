@@ -13,7 +13,8 @@ from training_helpers import quiet_trainer
 def fit(callbacks, fused=True, loss="cross_entropy", descent="minibatch", batch_size=64, hidden=(30, 20), **model):
     L.seed_everything(3, verbose=False)
     data = DigitsDataModule(descent=descent, batch_size=batch_size, val_fraction=0.0, updates_per_step=8)
-    classifier = Classifier(hidden_sizes=list(hidden), fused=fused, loss=loss, **model)
+    sizes = None if "network" in model else list(hidden)  # a network comes with its own sizes
+    classifier = Classifier(hidden_sizes=sizes, fused=fused, loss=loss, **model)
     trainer = quiet_trainer(max_epochs=1, callbacks=callbacks, limit_val_batches=0)
     trainer.fit(classifier, data)
     return trainer, classifier

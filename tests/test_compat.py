@@ -3,9 +3,11 @@
 A failure here means a release renamed or changed a private name: update _compat.py (and the
 tested versions in its comment), not the code that calls it.
 """
+import lightning as L
 import torch
 
 from handgrad import _compat
+from training_helpers import quiet_trainer
 
 
 def test_functorch_transforms_active_sees_vmap_and_grad():
@@ -83,3 +85,46 @@ def test_the_private_name_scan_catches_one():
               "torch._foreach_add_(a, b)\nTF._x()\no._global_optimizer_pre_hooks\nfrom torch.utils._pytree import y\n")
     assert sorted(name for _, name in private_torch_names(source)) == [
         "_foreach_add_", "_global_optimizer_pre_hooks", "_x", "torch.utils._pytree"]
+
+
+# Lightning entries
+
+TESTED = "tested on lightning 2.6.6 and torch 2.14.1; installed: lightning {}, torch {}".format(
+    L.__version__, torch.__version__)
+
+
+class CountsTwice(L.LightningModule):
+    """Manual optimization: one update through LightningOptimizer.step, one counted by _compat."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.steps_seen = []
+
+    def training_step(self, batch, batch_idx):
+        self.optimizers().step()
+        _compat.update_counter(self.trainer)()
+        self.steps_seen.append(self.global_step)
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.zeros(3, 1)), batch_size=1)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_update_counter_advances_global_step_as_lightning_optimizer_step_does():
+    model = CountsTwice()
+    trainer = quiet_trainer(max_epochs=1)
+    trainer.fit(model)
+    assert model.steps_seen == [2, 4, 6] and trainer.global_step == 6, (
+        f"_compat.update_counter no longer counts an update in trainer.global_step ({TESTED}): "
+        f"global_step after each training step {model.steps_seen}, expected [2, 4, 6]")
+
+
+def test_update_counter_stops_at_max_steps_as_lightning_does():
+    model = CountsTwice()
+    trainer = quiet_trainer(max_epochs=5, max_steps=4)
+    trainer.fit(model)
+    assert trainer.global_step == 4, f"max_steps no longer reads the counted updates ({TESTED})"

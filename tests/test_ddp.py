@@ -1,15 +1,19 @@
 """Data parallelism: ``handgrad fit --trainer.strategy ddp --trainer.accelerator cpu --trainer.devices 2``
-trains on two processes (gloo) and takes the updates one process would take on the same samples.
+trains on two processes (gloo) and takes the updates one process would take on the same samples;
+so does ``--trainer.num_nodes 2`` with one process per node (two commands, ``NODE_RANK`` 0 and 1,
+``MASTER_ADDR=127.0.0.1``), as on two machines.
 
 Two runs, started together: batch descent through handgrad's fast path (every update is the
-whole training set, split between the processes), and minibatch descent through autograd
-(the torch backend, where DDP's own gradient averaging must stay out of the way) with 27
-samples per update, so the processes hold 14 and 13 of them. Each is compared, update by
+whole training set, split between the processes) on two nodes of one process each, and
+minibatch descent through autograd (the torch backend, where DDP's own gradient averaging must
+stay out of the way) on one node of two processes, with 27 samples per update, so the
+processes hold 14 and 13 of them. Each is compared, update by
 update, with the same config on one process: weights after every step, the logged train
 loss (the mean over all samples, the same on both processes) and the validation metrics.
 
 To run:  python -m pytest tests/test_ddp.py
 """
+import socket
 import subprocess
 import sys
 
@@ -24,16 +28,18 @@ from reliability_helpers import (  # noqa: F401 (one_thread: a fixture)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 DDP = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu", "--trainer.devices", "2"]
+NODES = ["--trainer.strategy", "ddp", "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+         "--trainer.num_nodes", "2"]
 
-# name -> (model settings, data settings, epochs)
+# name -> (model settings, data settings, epochs, nodes)
 RUNS = {
-    "batch-handgrad": ({"backend": "handgrad"}, {"descent": "batch", "updates_per_step": 1}, 3),
-    "minibatch-torch": ({"backend": "torch"}, {"descent": "minibatch", "batch_size": 27, "updates_per_step": 47}, 1),
+    "batch-handgrad": ({"backend": "handgrad"}, {"descent": "batch", "updates_per_step": 1}, 3, 2),
+    "minibatch-torch": ({"backend": "torch"}, {"descent": "minibatch", "batch_size": 27, "updates_per_step": 47}, 1, 1),
 }
 
 
 def config(folder, name, ddp=False):
-    model, data, epochs = RUNS[name]
+    model, data, epochs, _ = RUNS[name]
     folder.mkdir(parents=True)
     callbacks = [{"class_path": "reliability_helpers.MetricsLog", "init_args": {"path": str(folder / "metrics")}},
                  {"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
@@ -56,11 +62,21 @@ def runs(tmp_path_factory):
     """Both two-process runs, started together; then each config on one process, here."""
     root = tmp_path_factory.mktemp("ddp")
     processes = {}
-    for name in RUNS:
+    for name, (*_, nodes) in RUNS.items():
         config_path = config(root / name / "ddp", name, ddp=True)
-        command = [sys.executable, "-m", "handgrad", "fit", "--config", config_path, *DDP]
-        processes[name] = subprocess.Popen(command, env=subprocess_env(), cwd=root, stdout=subprocess.DEVNULL,
-                                           stderr=open(root / f"{name}.stderr", "w"))
+        if nodes == 1:
+            command = [sys.executable, "-m", "handgrad", "fit", "--config", config_path, *DDP]
+            processes[name] = subprocess.Popen(command, env=subprocess_env(), cwd=root, stdout=subprocess.DEVNULL,
+                                               stderr=open(root / f"{name}.stderr", "w"))
+            continue
+        with socket.socket() as probe:  # a free port for the nodes to meet at
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        for node in range(nodes):
+            env = {**subprocess_env(), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "NODE_RANK": str(node)}
+            command = [sys.executable, "-m", "handgrad", "fit", "--config", config_path, *NODES]
+            processes[f"{name}.node{node}"] = subprocess.Popen(
+                command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=open(root / f"{name}.node{node}.stderr", "w"))
     for name in RUNS:
         status, lines, _ = run_cli(["fit", "--config", config(root / name / "one", name)])
         assert status == 0, lines
@@ -71,13 +87,21 @@ def runs(tmp_path_factory):
             process.kill()
         stderr = (root / f"{name}.stderr").read_text()
         assert process.returncode == 0, stderr[-3000:]
-        assert "MEMBER: 2/2" in stderr  # Lightning's word that the second process joined
+        if name.endswith(".node1"):
+            stderr += (root / f"{name[:-1]}0.stderr").read_text()
+        if not name.endswith(".node0"):
+            assert "MEMBER: 2/2" in stderr  # Lightning's word that the second process joined
     return root
 
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_two_processes_take_the_updates_of_one(name, runs):
-    one, ddp = runs / name / "one", runs / name / "ddp"
+    """batch-handgrad: two nodes of one process each (--trainer.num_nodes 2); minibatch-torch: --trainer.devices 2."""
+    assert_same_updates(runs / name / "one", runs / name / "ddp", name)
+
+
+def assert_same_updates(one, ddp, name):
+    """Weights after every step, logged losses and validation metrics of ``ddp`` equal those of ``one``."""
     steps = sorted(path.name for path in (one / "checkpoints").glob("step=*.ckpt"))
     assert steps == sorted(path.name for path in (ddp / "checkpoints").glob("step=*.ckpt"))
     assert len(steps) == RUNS[name][2]  # one step per epoch here; the first is after one update (batch)
