@@ -2,7 +2,7 @@
 mistake (also those Lightning or torch find), untrained evaluation only on request, and a block at
 the start of fit that says what will run.
 
-To run:  .venv/bin/python -m pytest tests/test_cli_contract.py
+To run:  python -m pytest tests/test_cli_contract.py
 """
 import contextlib
 import io

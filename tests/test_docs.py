@@ -46,6 +46,13 @@ VENV_BIN = Path(sys.executable).parent
 SKIPPED = {
     "python experiments/bench_ops.py --device cuda": "needs a GPU",
     "python -m pytest tests/test_cuda.py": "needs a GPU (on a machine without one every test skips)",
+    "MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 NODE_RANK=0 handgrad fit --config experiments/configs/digits.yaml "
+    "--trainer.strategy ddp --trainer.accelerator cpu --trainer.devices 1 --trainer.num_nodes 2 "
+    "--trainer.default_root_dir runs/digits_two_nodes": "the first of two machines: it waits for the second "
+    "(tests/test_ddp.py runs both nodes at once on one machine)",
+    "MASTER_ADDR=127.0.0.1 MASTER_PORT=29500 NODE_RANK=1 handgrad fit --config experiments/configs/digits.yaml "
+    "--trainer.strategy ddp --trainer.accelerator cpu --trainer.devices 1 --trainer.num_nodes 2 "
+    "--trainer.default_root_dir runs/digits_two_nodes": "the second of two machines (see NODE_RANK=0)",
 }
 
 # ----------------------------------------------------------------------------- the cheap checks

@@ -3,7 +3,7 @@
 An option works as Lightning documents it (the test shows what it changes), or ``fit`` stops
 before the first update with one line naming the option and what to use instead.
 
-To run:  .venv/bin/python -m pytest tests/test_trainer_options.py
+To run:  python -m pytest tests/test_trainer_options.py
 """
 import time
 
