@@ -28,8 +28,9 @@ train: $(STAMP)
 	$(BIN)/handgrad fit --config $(CONFIG) --trainer.default_root_dir $(RUN_DIR)
 	$(BIN)/handgrad test --config $(CONFIG) --trainer.default_root_dir $(RUN_DIR) --ckpt_path $(RUN_DIR)/checkpoints/best.ckpt
 
+# Two worker processes (pytest-xdist), each test file on one of them: the suite's fixtures are per file.
 test: $(NOTEBOOKS_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_ops.py
