@@ -257,9 +257,18 @@ class Classifier(L.LightningModule):
                 losses.append(loss)
         losses = torch.stack([torch.as_tensor(loss, dtype=torch.float32) for loss in losses]) if losses else torch.empty(0)
         self._check_finite(losses, batch_idx)
-        # the bar only: handgrad.metrics_log records every update's loss (Lightning would log block means)
-        self.log("train_loss", losses.mean(), prog_bar=True, logger=False)
+        self._show_train_loss(losses.mean())
         return {"update_losses": losses}
+
+    def _show_train_loss(self, mean_loss):
+        """The block's mean loss as ``train_loss``, for callbacks (an EarlyStopping or ModelCheckpoint
+        monitor) and for the progress bar. Put into the trainer's public metric dicts, as Lightning's
+        LearningRateMonitor does, rather than through self.log, whose result collection costs more than
+        a whole update of batch descent on the digits. Loggers get every update's loss from
+        handgrad.metrics_log.TrainingLoss instead of the block means."""
+        mean_loss = mean_loss.detach()
+        self.trainer.callback_metrics["train_loss"] = mean_loss
+        self.trainer.progress_bar_metrics["train_loss"] = float(mean_loss)
 
     @staticmethod
     def _updates_in(batch):

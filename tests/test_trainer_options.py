@@ -291,3 +291,20 @@ def test_a_network_with_the_wrong_output_size_is_refused_before_training():
     with pytest.raises(OptionRefused, match="gives outputs of shape \\(5,\\) per sample, but the data has 10 classes"):
         trainer.fit(classifier, digits())
     assert trainer.global_step == 0
+
+
+def test_train_loss_is_there_for_monitors_and_the_bar():
+    """train_loss, the last block's mean loss, reaches trainer.callback_metrics (an EarlyStopping on it
+    stops the run) and the progress bar's metrics, without a self.log per block."""
+    from lightning.pytorch.callbacks import EarlyStopping
+    from training_helpers import UpdateLosses
+
+    recorder = UpdateLosses()
+    stopper = EarlyStopping(monitor="train_loss", mode="min", stopping_threshold=1.0, check_on_train_epoch_end=True)
+    trainer = quiet_trainer(max_epochs=50, limit_val_batches=0, callbacks=[recorder, stopper])
+    trainer.fit(model(), digits(updates_per_step=64))  # one block per epoch
+    assert 1 < trainer.current_epoch < 50 and trainer.should_stop
+    last_epoch = torch.tensor(recorder.losses[-UPDATES:])
+    assert float(last_epoch.mean()) < 1.0
+    assert float(trainer.callback_metrics["train_loss"]) == pytest.approx(float(last_epoch.mean()), rel=1e-5)
+    assert trainer.progress_bar_metrics["train_loss"] == pytest.approx(float(last_epoch.mean()), rel=1e-5)
