@@ -128,7 +128,17 @@ class HandgradCLI(LightningCLI):
         parser_kwargs = kwargs.setdefault("parser_kwargs", {})
         parser_kwargs.setdefault("prog", "handgrad")
         self.carried_over = {}  # optimizer arguments kept from another optimizer class (run_plan)
+        command_line = sys.argv[1:] if kwargs.get("args") is None else kwargs["args"]
+        named = command_line[0] if isinstance(command_line, (list, tuple)) and command_line else None
+        self.named_subcommand = named if named in LightningCLI.subcommands() else None
         super().__init__(*args, **kwargs)
+
+    def subcommands(self):
+        """Lightning's subcommands; only the one the command line starts with, when it names one: the
+        parser of each subcommand holds every Trainer, model and data option, and building the other
+        three would only slow the command's start."""
+        every = LightningCLI.subcommands()
+        return {self.named_subcommand: every[self.named_subcommand]} if self.named_subcommand else every
 
     def setup_parser(self, *args, **kwargs):
         super().setup_parser(*args, **kwargs)
