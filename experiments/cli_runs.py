@@ -24,6 +24,19 @@ def quiet_lightning():
     warnings.filterwarnings("ignore", message=".*will be overridden by.*configure_optimizers.*")
 
 
+class ExperimentCLI(HandgradCLI):
+    """HandgradCLI whose parser is built once per process: an experiment builds many runs, and the
+    parser (every option of the model, the data, the optimizer and the Trainer) is the same each time."""
+
+    built_parser = None
+
+    def setup_parser(self, *args, **kwargs):
+        if ExperimentCLI.built_parser is None:
+            super().setup_parser(*args, **kwargs)
+            ExperimentCLI.built_parser = self.parser
+        self.parser = ExperimentCLI.built_parser
+
+
 def build(args, callbacks=()):
     """(trainer, model, datamodule) for ``handgrad fit <args>``, with ``callbacks`` added to the trainer's.
 
@@ -31,7 +44,7 @@ def build(args, callbacks=()):
     a config's own callbacks (checkpoints) are dropped, since experiment runs keep no files.
     """
     quiet_lightning()
-    cli = HandgradCLI(
+    cli = ExperimentCLI(
         Classifier, subclass_mode_data=True, run=False, save_config_callback=None,
         args=[*args, "--trainer.callbacks=[]"], trainer_defaults=QUIET,
     )

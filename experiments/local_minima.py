@@ -154,22 +154,27 @@ def random_starts(count, seed):
 
 
 def run(starts, data, minima, learning_rates, steps, seed):
-    start_basin = basin(starts, data, minima)
+    runs = [(lr, method) for lr in learning_rates for method in ("batch", "stochastic")]
+    ends, paths = [], {}
+    for lr, method in runs:
+        end, path = descend(starts, data, lr, steps, method == "stochastic", seed, keep_path=lr == SHOWN_LR)
+        ends.append(end)
+        if path is not None:
+            paths[method] = path
+    # the starts and every run's ends settle together (each row's cost is its own): one settle, not five
+    start_basin, *end_basins = basin(torch.cat([starts, *ends]), data, minima).split(len(starts))
     rows, shown = [], {}
-    for lr in learning_rates:
-        for method in ("batch", "stochastic"):
-            ends, path = descend(starts, data, lr, steps, method == "stochastic", seed, keep_path=lr == SHOWN_LR)
-            end_basin = basin(ends, data, minima)
-            rows.append(dict(
-                lr=lr, method=method, starts=len(starts), steps=steps,
-                fraction_global=(end_basin == 0).double().mean().item(),
-                started_global=(start_basin == 0).double().mean().item(),
-                local_to_global=((start_basin == 1) & (end_basin == 0)).sum().item(),
-                global_to_local=((start_basin == 0) & (end_basin == 1)).sum().item(),
-                final_cost_mean=cauchy_cost(ends, all_points(data, len(ends))).mean().item(),
-            ))
-            if path is not None:
-                shown[method] = (path, end_basin)
+    for (lr, method), ends_of_run, end_basin in zip(runs, ends, end_basins):
+        rows.append(dict(
+            lr=lr, method=method, starts=len(starts), steps=steps,
+            fraction_global=(end_basin == 0).double().mean().item(),
+            started_global=(start_basin == 0).double().mean().item(),
+            local_to_global=((start_basin == 1) & (end_basin == 0)).sum().item(),
+            global_to_local=((start_basin == 0) & (end_basin == 1)).sum().item(),
+            final_cost_mean=cauchy_cost(ends_of_run, all_points(data, len(ends_of_run))).mean().item(),
+        ))
+        if lr == SHOWN_LR:
+            shown[method] = (paths[method], end_basin)
     return rows, shown, start_basin
 
 

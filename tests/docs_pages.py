@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHELLS = {"bash", "sh", "shell", "console"}
 COMMAND_WORDS = ("handgrad", "python", "python3", ".venv/bin/", "make")
 QUICKSTART = {"make train", "make test"}
+# what a fit shown in the docs is shortened to: one epoch of at most two training steps (128 updates
+# at the default 64 per step), then validation, checkpoints and curves as in a full run
+SHORT_FIT = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
 FLOAT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+")
 MARKER = re.compile(r"<!--\s*(excerpt|output)\s*:?\s*(.*?)\s*-->")
 LINK = re.compile(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)")
@@ -126,7 +129,7 @@ def plan_command(where, command, skipped=()):
         return step
     if program == "handgrad":
         if words[1:2] == ["fit"]:
-            words.append("--trainer.max_epochs=1")
+            words += SHORT_FIT
         step.request = {"kind": "console", "argv": ["handgrad", *words[1:]], "env": env}
         return step
     if program not in {"python", "python3"}:
@@ -138,7 +141,7 @@ def plan_command(where, command, skipped=()):
     elif arguments[:1] == ["-m"]:
         module, rest = arguments[1], arguments[2:]
         if module == "handgrad" and rest[:1] == ["fit"]:
-            rest.append("--trainer.max_epochs=1")
+            rest += SHORT_FIT
         script = ROOT / (module.replace(".", "/") + ".py")
         if module.startswith("experiments.") and "--quick" not in rest:
             if not has_quick(script):

@@ -18,6 +18,7 @@ A request: {"kind": "console" | "module" | "script" | "code", "argv": [...], "co
 "name": "README.md:12", "env": {...}, "timeout": seconds}. A reply: {"status": exit status,
 or "timeout"; "stdout": ...; "stderr": ...}.
 """
+import gc
 import json
 import os
 import runpy
@@ -46,6 +47,10 @@ def preload():
     import handgrad.lightning  # noqa: F401
 
     del handgrad
+    # what is loaded now lives as long as the runner: the children's garbage collector skips it
+    # (and so does not copy the pages it sits on)
+    gc.collect()
+    gc.freeze()
 
 
 def run(request):

@@ -19,8 +19,10 @@ How they run: in order, in a temporary copy of the repository (its git files, so
 nothing committed is overwritten and a ``test`` reads what the ``fit`` before it wrote), in
 this environment (sys.executable's venv first on PATH, PYTHONPATH the copy). Each runs in
 a child of tests/docs_runner.py, a process that imported torch, Lightning and handgrad once.
-The test changes a command in two ways only: ``handgrad fit`` gets ``--trainer.max_epochs 1``,
-and an experiment script gets its ``--quick`` switch. Commands that need what this machine
+The test changes a command in two ways only: ``handgrad fit`` is shortened to one epoch of at
+most two training steps (``--trainer.max_epochs 1 --trainer.limit_train_batches 2``: it still
+validates, saves its checkpoints and draws its curves), and an experiment script gets its
+``--quick`` switch. Commands that need what this machine
 cannot give are listed in SKIPPED with the reason.
 
 To run:  python -m pytest tests/test_docs.py
@@ -37,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from docs_pages import (ROOT, SHELLS, all_blocks, blocks, command_lines, excerpt_errors, matches_output, normalise,
+from docs_pages import (ROOT, SHELLS, SHORT_FIT, all_blocks, blocks, command_lines, excerpt_errors, matches_output, normalise,
                         pages, plan, plan_command, slug)
 
 VENV_BIN = Path(sys.executable).parent
@@ -138,7 +140,7 @@ def test_a_broken_block_is_caught():
     assert excerpt_errors(block) == ["README.md:2: excerpt line not in handgrad/functional/linear.py: return 42"]
     assert plan_command("x", "python experiments/seeds.py").refused  # no --quick: cannot be shortened
     assert plan_command("x", "make bench").refused
-    assert plan_command("x", "handgrad fit --config c.yaml").request["argv"][-1] == "--trainer.max_epochs=1"
+    assert plan_command("x", "handgrad fit --config c.yaml").request["argv"][-2:] == SHORT_FIT
 
 
 # ----------------------------------------------------------------------------- running them
