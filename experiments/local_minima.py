@@ -241,7 +241,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="40 starts, 150 steps, two learning rates, coarse grid")
     parser.add_argument("--out", type=Path, default=Path("experiments/results"))
     args = parser.parse_args(argv)
-    starts_count, steps, learning_rates, grid = (40, 150, (0.03, SHOWN_LR), 30) if args.quick else (
+    starts_count, steps, learning_rates, grid = (40, 150, (0.03, SHOWN_LR), 20) if args.quick else (
         200, 1000, LEARNING_RATES, 70)
     args.out.mkdir(parents=True, exist_ok=True)
     threads = torch.get_num_threads()
