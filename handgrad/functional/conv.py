@@ -121,7 +121,9 @@ class Conv2dWeightFunction(Function):
         taps = TF.conv2d(samples_as_channels, kernels, None, dilation, padding, stride, groups)
         kh, kw = kernel_size
         # taps past the kernel are offsets the kernel never reached (the windows would not fit)
-        return taps[:, :, :kh, :kw].transpose(0, 1)  # -> (O, C/groups, kh, kw)
+        taps = taps[:, :, :kh, :kw]
+        # (C/groups, O, kh, kw) -> (O, C/groups, kh, kw), each (c, o) pair's kh * kw taps moved as one row
+        return taps.reshape(per_group, -1, kh * kw).transpose(0, 1).reshape(-1, per_group, kh, kw)
 
     @staticmethod
     def setup_context(ctx, inputs, output):

@@ -94,11 +94,12 @@ def _per_channel(tensor, ndim):
 class BatchNormFunction(Function):
     r"""Batch norm :math:`y = \hat x \odot w + b` per channel c,
     :math:`\hat x = (x - \mu_c) / \sqrt{\sigma_c^2 + \epsilon}`.
-    Training (``mean`` and ``var`` None): :math:`\mu, \sigma^2` of the batch, over (N, *spatial), and
-    :math:`\partial L/\partial x = r (\hat g - \overline{\hat g} - \hat x\, \overline{\hat g \hat x})`;
-    evaluation: the given running :math:`\mu, \sigma^2` are constants, and :math:`\partial L/\partial x = r \hat g`.
-    Always :math:`\hat g = g \odot w`, :math:`\partial L/\partial w = \sum g \odot \hat x`,
-    :math:`\partial L/\partial b = \sum g`.
+    Derivatives, with :math:`r = 1/\sqrt{\sigma_c^2 + \epsilon}` and sums over the M = N * spatial values of a
+    channel: :math:`\partial L/\partial w = \sum g \odot \hat x`, :math:`\partial L/\partial b = \sum g`, and
+    in training (``mean`` and ``var`` None: the batch's statistics)
+    :math:`\partial L/\partial x = r w\, (g - \tfrac1M \partial L/\partial b - \hat x\, \tfrac1M \partial L/\partial w)`:
+    the two sums that give w's and b's gradients are what the mean and the variance pass back.
+    In evaluation the given running :math:`\mu, \sigma^2` are constants and :math:`\partial L/\partial x = r w\, g`.
     """
 
     generate_vmap_rule = True
@@ -119,18 +120,23 @@ class BatchNormFunction(Function):
     def backward(ctx, grad_output):
         input, weight, mean, var = ctx.saved_tensors
         grad_input = grad_weight = grad_bias = None
-        dims = (0, *range(2, input.dim()))  # all but the channel dim
+        dims, ndim = (0, *range(2, input.dim())), input.dim()  # all but the channel dim
         x_hat, rstd = _batch_standardize(input, mean, var, ctx.eps)
+        batch_statistics = mean is None
+        if ctx.needs_input_grad[1] or (ctx.needs_input_grad[0] and batch_statistics):
+            grad_weight = (grad_output * x_hat).sum(dims)  # sum of g x_hat: (N, C, *) -> (C,)
+        if ctx.needs_input_grad[2] or (ctx.needs_input_grad[0] and batch_statistics):
+            grad_bias = grad_output.sum(dims)  # sum of g: (N, C, *) -> (C,)
         if ctx.needs_input_grad[0]:
-            grad_x_hat = grad_output if weight is None else grad_output * _per_channel(weight, input.dim())
-            if mean is None:
-                grad_input = _standardize_grad(grad_x_hat, x_hat, rstd, dims)  # (N, C, *)
+            scale = rstd if weight is None else rstd * _per_channel(weight, ndim)  # r w: (C, 1, ...)
+            if batch_statistics:
+                count = input.numel() // max(input.shape[1], 1)  # M: values per channel
+                mean_g, mean_g_x_hat = _per_channel(grad_bias / count, ndim), _per_channel(grad_weight / count, ndim)
+                grad_input = (grad_output - mean_g - x_hat * mean_g_x_hat) * scale  # (N, C, *)
             else:
-                grad_input = grad_x_hat * rstd  # running statistics are constants: (N, C, *)
-        if ctx.needs_input_grad[1]:
-            grad_weight = (grad_output * x_hat).sum(dims)  # (N, C, *) -> (C,)
-        if ctx.needs_input_grad[2]:
-            grad_bias = grad_output.sum(dims)  # (N, C, *) -> (C,)
+                grad_input = grad_output * scale  # running statistics are constants: (N, C, *)
+        grad_weight = grad_weight if ctx.needs_input_grad[1] else None
+        grad_bias = grad_bias if ctx.needs_input_grad[2] else None
         return grad_input, grad_weight, grad_bias, None, None, None
 
 
