@@ -81,10 +81,13 @@ CANDIDATES = {
         "g * (y > 0)": lambda y, g: g * (y > 0),
         "torch.where(y > 0, g, 0)": lambda y, g: torch.where(y > 0, g, 0.0),
         "grad = sign(y); grad *= g": times_grad(torch.sign),
+        "grad = (y > 0).to(g.dtype); grad *= g": times_grad(lambda y: (y > 0).to(y.dtype)),
+        "grad = heaviside(y, 0); grad *= g": times_grad(lambda y: torch.heaviside(y, y.new_zeros(()))),
     }),
     "leaky_relu": (lambda x: TF.leaky_relu(x, SLOPE), lambda x: TF.leaky_relu(x, SLOPE), True, {
         "torch.where(x > 0, g, a * g)": lambda x, g: torch.where(x > 0, g, SLOPE * g),
         "grad = threshold(sign(x), 0, a); grad *= g": times_grad(lambda x: TF.threshold(torch.sign(x), 0, SLOPE)),
+        "grad = where(x > 0, 1, a); grad *= g": times_grad(lambda x: torch.where(x > 0, x.new_ones(()), SLOPE)),
     }),
     "softmax": (lambda x: TF.softmax(x, 1), lambda x: torch.softmax(x, 1), False, {
         "y * (g - (g * y).sum(1))": lambda y, g: y * (g - (g * y).sum(1, keepdim=True)),

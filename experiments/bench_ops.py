@@ -302,7 +302,7 @@ def main():
         table("Forward + backward at working sizes", big + costs, "ms", 1e3),
         table("Fixed cost per call at batch 1", small, "us", 1e6),
         table(ONLY["conv2d"][0], ONLY["conv2d"][1](args.repeats), "ms", 1e3),
-        table(ONLY["resnet18"][0], resnet18_row(max(args.repeats // 3, 3)), "ms", 1e3),
+        table(ONLY["resnet18"][0], resnet18_row(args.repeats), "ms", 1e3),
         table("Floor: a Python Function whose backward is one kernel", run_cases(floor_cases((4096, 1024)), args.repeats),
               "ms", 1e3),
     ])
