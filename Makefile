@@ -29,8 +29,9 @@ train: $(STAMP)
 	$(BIN)/handgrad test --config $(CONFIG) --trainer.default_root_dir $(RUN_DIR) --ckpt_path $(RUN_DIR)/checkpoints/best.ckpt
 
 # Two worker processes (pytest-xdist), each test file on one of them: the suite's fixtures are per file.
+# The ten slowest tests are listed at the end, to keep the suite fast.
 test: $(NOTEBOOKS_STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=10
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_ops.py
