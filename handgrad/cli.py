@@ -99,6 +99,8 @@ class HandgradArgumentParser(LightningArgumentParser):
     def error(self, message, ex=None):
         if not self.exit_on_error:  # jsonargparse parsing a part of the config: it catches this
             super().error(message, ex)
+        if "invalid choice" in message and "'predict'" in message:  # a mistyped subcommand
+            message += "; or plot, to draw runs' curves (handgrad plot RUN_DIR ...)"
         fail(message)
 
     is_main = False  # the top-level parser (handgrad --help), set by HandgradCLI.setup_parser
@@ -169,6 +171,8 @@ class HandgradCLI(LightningCLI):
                  "(or MNISTDataModule, or a LightningDataModule's class path)")
         config["ckpt_path"] = self.checked_ckpt_path(subcommand, config.get("ckpt_path"))
         self.carried_over = run_plan.carried_over_optimizer_args(config, sys.argv[1:] if args is None else args)
+        if subcommand != "fit":  # a checkpoint evaluated from another run's folder: it keeps no checkpoints
+            warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
 
     def checked_ckpt_path(self, subcommand, ckpt_path):
         """The ckpt_path to run with. Lightning reads the checkpoint's hyperparameters right after parsing:

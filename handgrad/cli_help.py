@@ -23,6 +23,13 @@ examples:
 Each subcommand's options: handgrad fit --help. A datamodule's options: handgrad fit --data.help DigitsDataModule.
 Trainer options, the descent switch and exit statuses: docs/training.md."""
 
+# one line per subcommand, instead of the first lines of the Trainer methods' docstrings (cut mid-sentence)
+SUBCOMMANDS = """    fit                 Train the classifier, validating after every epoch.
+    validate            One pass over the validation set, with a checkpoint's weights.
+    test                One pass over the test set, with a checkpoint's weights.
+    predict             The classifier's predictions for the data, with a checkpoint's weights.
+    plot                Draw runs' training curves, overlaid: handgrad plot RUN_DIR ... [--out FILE]."""
+
 # a "known subclasses" list longer than this is replaced by one line (model.network lists every nn.Module)
 MAX_SUBCLASSES = 20
 ENTRY_INDENT = 24  # where argparse starts an option's description
@@ -32,7 +39,8 @@ def shorten(text, subcommand):
     """The help of ``handgrad <subcommand>`` as LightningCLI formats it, made short."""
     text = _short_usage(text, subcommand)
     if subcommand is None:
-        return text.replace("Lightning Trainer command line tool\n\n", "")
+        text = text.replace("Lightning Trainer command line tool\n\n", "")
+        return re.sub(r"\n    fit .*?(?=\n\n|\n?\Z)", "\n" + SUBCOMMANDS, text, count=1, flags=re.S)
     text = re.sub(r", known\s+subclasses:\s+([^)]*)\)", _subclass_list, text)
     sections = text.split("\n\n")
     trainer = [index for index, section in enumerate(sections) if index > 0 and "\n  --trainer." in section]
@@ -51,7 +59,7 @@ def _short_usage(text, subcommand):
         return text
     usage, _, rest = text.partition("\n\n")
     if subcommand is None:
-        return "usage: handgrad [-h] [-c CONFIG] {fit,validate,test,predict} ...\n\n" + DESCRIPTION + "\n\n" + rest
+        return "usage: handgrad [-h] [-c CONFIG] {fit,validate,test,predict,plot} ...\n\n" + DESCRIPTION + "\n\n" + rest
     return (f"usage: handgrad {subcommand} [-h] [-c CONFIG] [--print_config] [--model.* ...] [--data ...] "
             f"[--optimizer ...] [--trainer.* ...] [--ckpt_path ...]\n\n" + rest)
 

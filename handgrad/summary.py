@@ -38,7 +38,8 @@ def checkpoint_paths(trainer):
 
 def summary_lines(trainer, seconds, metrics=None, metrics_path=None, curves_path=None, verb="fit done"):
     """The summary as a list of lines. ``metrics`` is read_metrics' {metric: rows}, or None when not logged."""
-    lines = [f"{verb}: {trainer.current_epoch} epochs, {trainer.global_step} updates, {seconds:.1f} s"]
+    epochs = f"{trainer.current_epoch} epoch" + ("" if trainer.current_epoch == 1 else "s")
+    lines = [f"{verb}: {epochs}, {trainer.global_step} updates, {seconds:.1f} s"]
     for name, higher in (("val_loss", False), ("val_acc", True)):
         rows = (metrics or {}).get(name)
         if rows:

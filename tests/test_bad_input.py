@@ -189,7 +189,7 @@ def test_a_checkpoint_name_that_finds_nothing_is_one_line(subcommand, name, word
 def test_unknown_subcommand_is_one_line():
     status, lines, _ = run_cli(["fitt"])
     assert status == 2 and len(lines) == 1
-    assert "invalid choice: 'fitt' (choose from 'fit', 'validate', 'test', 'predict')" in lines[0]
+    assert "invalid choice: 'fitt' (choose from 'fit', 'validate', 'test', 'predict'); or plot" in lines[0]
 
 
 def poisoned_digits(sample):

@@ -29,7 +29,7 @@ def test_fit_then_test_prints_test_accuracy(tmp_path):
     # what make train leaves: the metric history and the curves beside the checkpoints, the summary last
     assert (tmp_path / "run" / "metrics.csv").is_file() and (tmp_path / "run" / "curves.png").is_file()
     assert fit.stdout.strip().splitlines()[-1] == f"curves: {tmp_path / 'run' / 'curves.png'}"
-    assert "fit done: 1 epochs, " in fit.stdout
+    assert "fit done: 1 epoch, " in fit.stdout
     test = handgrad("test", "--config", CONFIG, *QUICK, "--trainer.default_root_dir", root,
                     "--ckpt_path", str(best), cwd=tmp_path)
     assert test.returncode == 0, test.stderr[-2000:]

@@ -45,6 +45,10 @@ def test_top_level_help_says_what_handgrad_is_with_three_examples():
     assert status == 0
     assert out.splitlines()[2].startswith("handgrad: backpropagation written by hand")
     assert out.count("\n  handgrad ") == 3
+    # every subcommand in one whole sentence, plot included (the Trainer's docstrings' first lines stop mid-sentence)
+    listed = out[out.index("\n    fit "):]
+    assert [line.split()[0] for line in listed.strip().splitlines()] == ["fit", "validate", "test", "predict", "plot"]
+    assert all(line.rstrip().endswith(".") for line in listed.strip().splitlines())
 
 
 def test_fit_help_is_short_and_shows_our_options_before_the_trainers():
