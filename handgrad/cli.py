@@ -319,6 +319,10 @@ def run(args=None):
             save_config_kwargs={"overwrite": True},
             args=args,
             checkpoint_io=checkpoint_io,
+            # without a config: seed 0 (Lightning would pick 0 too, with a warning), and no model summary
+            # (the fit-start block already shows the network)
+            seed_everything_default=0,
+            trainer_defaults={"enable_model_summary": False},
         )
     except (CheckpointError, ConfigFileError) as error:  # a broken named checkpoint ('last'); a bad config file
         fail(error)

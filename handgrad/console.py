@@ -43,7 +43,12 @@ def update_counts(trainer):
 
 
 class UpdateBar(TQDMProgressBar):
-    """Lightning's bar, its postfix led by the updates taken and the updates per step."""
+    """Lightning's bar, its postfix led by the updates taken and the updates per step, its epochs
+    counted from 1 as in the per-epoch lines and the summary."""
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        super().on_train_epoch_start(trainer, pl_module)
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}")
 
     def get_metrics(self, trainer, pl_module):
         items = super().get_metrics(trainer, pl_module)

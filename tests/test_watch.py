@@ -92,6 +92,18 @@ def test_the_bar_counts_updates():
     assert update_counts(SimpleNamespace(train_dataloader=batch, global_step=3))["per step"] == 1
 
 
+def test_the_bar_counts_epochs_from_one(tmp_path):
+    from datamodules import DigitsDataModule
+    from handgrad.console import UpdateBar
+    from handgrad.lightning import Classifier
+
+    bar = UpdateBar()
+    trainer = L.Trainer(max_epochs=2, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, callbacks=[bar], default_root_dir=tmp_path)
+    trainer.fit(Classifier(hidden_sizes=[8]), DigitsDataModule(updates_per_step=64))
+    assert trainer.current_epoch == 2 and bar.train_progress_bar.desc.startswith("Epoch 2")
+
+
 def test_long_runs_average_at_most_fifty_updates_per_row():
     assert group_size(43_000) == 1
     assert group_size(1_620_000) == 33
