@@ -10,6 +10,7 @@ import time
 import lightning as L
 import pytest
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.profilers import SimpleProfiler
 
@@ -18,7 +19,7 @@ from datamodules import DigitsDataModule
 from handgrad.lightning import Classifier
 from handgrad.trainer_options import OptionRefused
 from reliability_helpers import ROOT, one_thread, run_cli  # noqa: F401 (one_thread: a fixture)
-from training_helpers import SGDClassifier, fit_losses, quiet_trainer
+from training_helpers import SGDClassifier, UpdateLosses, fit_losses, quiet_trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DIGITS = str(ROOT / "experiments" / "configs" / "digits.yaml")
@@ -296,9 +297,6 @@ def test_a_network_with_the_wrong_output_size_is_refused_before_training():
 def test_train_loss_is_there_for_monitors_and_the_bar():
     """train_loss, the last block's mean loss, reaches trainer.callback_metrics (an EarlyStopping on it
     stops the run) and the progress bar's metrics, without a self.log per block."""
-    from lightning.pytorch.callbacks import EarlyStopping
-    from training_helpers import UpdateLosses
-
     recorder = UpdateLosses()
     stopper = EarlyStopping(monitor="train_loss", mode="min", stopping_threshold=1.0, check_on_train_epoch_end=True)
     trainer = quiet_trainer(max_epochs=50, limit_val_batches=0, callbacks=[recorder, stopper])

@@ -11,8 +11,10 @@ from types import SimpleNamespace
 import lightning as L
 import pytest
 
+from datamodules import DigitsDataModule
 from handgrad.cli import main
-from handgrad.console import update_counts
+from handgrad.console import UpdateBar, update_counts
+from handgrad.lightning import Classifier
 from handgrad.metrics_log import MAX_GROUP, group_size, read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,10 +95,6 @@ def test_the_bar_counts_updates():
 
 
 def test_the_bar_counts_epochs_from_one(tmp_path):
-    from datamodules import DigitsDataModule
-    from handgrad.console import UpdateBar
-    from handgrad.lightning import Classifier
-
     bar = UpdateBar()
     trainer = L.Trainer(max_epochs=2, limit_val_batches=0, logger=False, enable_checkpointing=False,
                         enable_model_summary=False, callbacks=[bar], default_root_dir=tmp_path)
