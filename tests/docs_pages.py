@@ -12,9 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SHELLS = {"bash", "sh", "shell", "console"}
 COMMAND_WORDS = ("handgrad", "python", "python3", ".venv/bin/", "make")
 QUICKSTART = {"make train", "make test"}
-# what a fit shown in the docs is shortened to: one epoch of at most two training steps (128 updates
-# at the default 64 per step), then validation, checkpoints and curves as in a full run
-SHORT_FIT = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=2"]
+# what a fit shown in the docs is shortened to: one epoch of one training step (64 updates at the
+# default updates_per_step), then validation, checkpoints and curves as in a full run
+SHORT_FIT = ["--trainer.max_epochs=1", "--trainer.limit_train_batches=1"]
 FLOAT = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?\d+[eE][-+]?\d+")
 MARKER = re.compile(r"<!--\s*(excerpt|output)\s*:?\s*(.*?)\s*-->")
 LINK = re.compile(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)")

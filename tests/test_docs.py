@@ -19,9 +19,9 @@ How they run: in order, in a temporary copy of the repository (its git files, so
 nothing committed is overwritten and a ``test`` reads what the ``fit`` before it wrote), in
 this environment (sys.executable's venv first on PATH, PYTHONPATH the copy). Each runs in
 a child of tests/docs_runner.py, a process that imported torch, Lightning and handgrad once.
-The test changes a command in two ways only: ``handgrad fit`` is shortened to one epoch of at
-most two training steps (``--trainer.max_epochs 1 --trainer.limit_train_batches 2``: it still
-validates, saves its checkpoints and draws its curves), and an experiment script gets its
+The test changes a command in two ways only: ``handgrad fit`` is shortened to one epoch of one
+training step (``--trainer.max_epochs 1 --trainer.limit_train_batches 1``: it still validates,
+saves its checkpoints and draws its curves), and an experiment script gets its
 ``--quick`` switch. Commands that need what this machine
 cannot give are listed in SKIPPED with the reason.
 
